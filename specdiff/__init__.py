@@ -1,0 +1,11 @@
+"""specdiff: denoising diffusion models, specified as laws and proven by property tests.
+
+``specdiff.spec`` is the pure numpy float64 reference; the torch implementation in
+``specdiff.diffusion`` and ``specdiff.nn`` is checked against it.
+"""
+
+from specdiff._typecheck import typecheck, typecheck_enabled
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "typecheck", "typecheck_enabled"]

@@ -1,0 +1,50 @@
+"""Public test helpers: Hypothesis strategies over the laws' domains and the tolerance policy.
+
+Requires the ``dev`` extra (hypothesis). Users check their own implementations with these.
+"""
+
+from specdiff.testing.strategies import (
+    ALPHA_BAR_MAX,
+    ALPHA_BAR_MIN,
+    LinearSchedule,
+    NCHWShape,
+    alpha_bar_arrays,
+    alpha_bar_pairs,
+    alpha_bar_values,
+    batched_timesteps,
+    beta_arrays,
+    betas_values,
+    eps_batches,
+    image_batches,
+    linear_schedules,
+    nchw_shapes,
+    num_timesteps,
+    timesteps,
+    unbounded_batches,
+)
+from specdiff.testing.tolerance import POLICY, Kind, Tolerance, assert_close_to_spec, tolerance_for
+
+__all__ = [
+    "ALPHA_BAR_MAX",
+    "ALPHA_BAR_MIN",
+    "POLICY",
+    "Kind",
+    "LinearSchedule",
+    "NCHWShape",
+    "Tolerance",
+    "alpha_bar_arrays",
+    "alpha_bar_pairs",
+    "alpha_bar_values",
+    "assert_close_to_spec",
+    "batched_timesteps",
+    "beta_arrays",
+    "betas_values",
+    "eps_batches",
+    "image_batches",
+    "linear_schedules",
+    "nchw_shapes",
+    "num_timesteps",
+    "timesteps",
+    "tolerance_for",
+    "unbounded_batches",
+]

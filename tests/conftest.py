@@ -1,0 +1,32 @@
+"""Hypothesis profiles and the law marker.
+
+Profiles: ``dev`` (default; quick), ``ci`` (derandomized, reproducible; what .ci/run uses) and
+``thorough`` (many more random examples; run before resolving an issue). Pick one with
+``--hypothesis-profile=NAME`` or ``HYPOTHESIS_PROFILE=NAME``; pytest's header prints it.
+"""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=15, deadline=None)
+settings.register_profile(
+    "thorough",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"specdiff: hypothesis profile in use = {settings.get_current_profile_name()}"
