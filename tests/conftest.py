@@ -30,3 +30,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"specdiff: hypothesis profile in use = {settings.get_current_profile_name()}"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.fixture(
+    scope="session",
+    params=[
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.cuda,
+                pytest.mark.skipif(not _cuda_available(), reason="no CUDA device on this machine"),
+            ],
+        ),
+    ],
+)
+def device(request: pytest.FixtureRequest) -> str:
+    """The torch device a test runs on: every device test runs on CPU, and on CUDA when present."""
+    return str(request.param)
