@@ -46,18 +46,28 @@ def linear_betas(
     return np.asarray(beta_start + (beta_end - beta_start) * fraction, dtype=np.float64)
 
 
+# Where a curve is flat to float64 precision its ratio rounds to exactly 1; flooring β there
+# keeps every β in (0, 1), so ᾱ stays strictly decreasing (SCHED-2).
+MIN_CURVE_BETA = 1e-12
+
+
 def _betas_from_alpha_bar_curve(
     T: int, alpha_bar_curve: Callable[[np.ndarray], np.ndarray], max_beta: float
 ) -> np.ndarray:
-    """β_t = min(1 − ā((t+1)/T) / ā(t/T), max_beta) for a continuous curve ā on [0, 1]."""
+    """β_t = clip(1 − ā((t+1)/T) / ā(t/T), 1e-12, max_beta) for a continuous curve ā on [0, 1]."""
     u = np.arange(T + 1, dtype=np.float64) / T
     curve = alpha_bar_curve(u)
-    return np.asarray(np.minimum(1.0 - curve[1:] / curve[:-1], max_beta), dtype=np.float64)
+    # Once a saturating curve has reached 0 in float64 the ratio is 0/0; the step is then all
+    # noise (β = 1), clipped to max_beta like any other.
+    ratio = np.divide(curve[1:], curve[:-1], out=np.zeros(T), where=curve[:-1] > 0.0)
+    betas = np.clip(1.0 - ratio, MIN_CURVE_BETA, max_beta)
+    return np.asarray(betas, dtype=np.float64)
 
 
 @typechecked
 def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> Float64[np.ndarray, "{T}"]:
-    """SCHED-4: ā(u) = cos²((u + s)/(1 + s)·π/2); β_t = min(1 − ā((t+1)/T)/ā(t/T), max_beta)."""
+    """SCHED-4: ā(u) = cos²((u + s)/(1 + s)·π/2);
+    β_t = clip(1 − ā((t+1)/T)/ā(t/T), 1e-12, max_beta)."""
     require_int_at_least("T", T, 1)
     require_real_in("s", s, 0.0, 1.0)
     require_real_in("max_beta", max_beta, 0.0, 1.0, low_open=True, high_open=True)
@@ -77,7 +87,7 @@ def sigmoid_betas(
     max_beta: float = 0.999,
 ) -> Float64[np.ndarray, "{T}"]:
     """SCHED-5: ā(u) = (σ(end/τ) − σ((start + u·(end − start))/τ)) / (σ(end/τ) − σ(start/τ));
-    β_t = min(1 − ā((t+1)/T)/ā(t/T), max_beta)."""
+    β_t = clip(1 − ā((t+1)/T)/ā(t/T), 1e-12, max_beta)."""
     require_int_at_least("T", T, 1)
     require_real_in("start", start, -1e3, 1e3)
     require_real_in("end", end, start, 1e3, low_open=True)
@@ -102,7 +112,15 @@ def alpha_bars(betas: Float[np.ndarray, "T"]) -> Float64[np.ndarray, "T"]:
     if betas.shape[0] == 0:
         raise ValueError("betas must have at least one entry (T >= 1), got an empty array")
     require_values_in("betas", betas, 0.0, 1.0, low_open=True, high_open=True)
-    return np.cumprod(1.0 - np.asarray(betas, dtype=np.float64))
+    bars = np.cumprod(1.0 - np.asarray(betas, dtype=np.float64))
+    smallest_normal = np.finfo(np.float64).tiny
+    if bars[-1] < smallest_normal:
+        first = int(np.argmax(bars < smallest_normal))
+        raise ValueError(
+            f"betas must keep ᾱ_t = ∏(1 − β_s) >= {smallest_normal:.3g} (float64's smallest "
+            f"normal number), but ᾱ underflows at t = {first}"
+        )
+    return bars
 
 
 @typechecked

@@ -45,10 +45,14 @@ def betas_values(low: float = 1e-6, high: float = 0.999) -> st.SearchStrategy[fl
 
 
 @st.composite
-def linear_schedules(draw: st.DrawFn, max_T: int = 1000) -> LinearSchedule:
-    """Valid (T, beta_start, beta_end): T ≥ 1, 0 < beta_start ≤ beta_end < 1."""
+def linear_schedules(draw: st.DrawFn, max_T: int = 1000, max_beta: float = 0.999
+                     ) -> LinearSchedule:
+    """Valid (T, beta_start, beta_end): T ≥ 1, 0 < beta_start ≤ beta_end ≤ max_beta < 1.
+
+    With max_beta ≤ 0.5 and T ≤ 1000 the schedule's ᾱ cannot underflow float64 (SCHED-2).
+    """
     T = draw(num_timesteps(max_T))
-    first, second = draw(betas_values()), draw(betas_values())
+    first, second = draw(betas_values(high=max_beta)), draw(betas_values(high=max_beta))
     beta_start, beta_end = min(first, second), max(first, second)
     if draw(st.booleans()):
         beta_end = beta_start  # a constant schedule is inside the domain

@@ -1,0 +1,98 @@
+"""The models the CLI and examples train, by name, and their JSON records in checkpoints."""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from specdiff.diffusion import NoiseSchedule
+from specdiff.nn import EpsConvNet, EpsConvNetConfig, EpsResidualConvNet, UNet, UNetConfig
+
+ImageShape = tuple[int, int, int]
+
+
+def _epsconv_config(shape: ImageShape, num_timesteps: int, num_classes: int | None
+                    ) -> EpsConvNetConfig:
+    if num_classes is not None:
+        raise ValueError("model 'epsconv'/'residual' has no class conditioning; use a unet model")
+    return EpsConvNetConfig(data_channels=shape[0], hidden_channels=64,
+                            num_timesteps=num_timesteps)
+
+
+def _unet_config(preset: UNetConfig, **overrides: Any) -> Callable[..., UNetConfig]:
+    def build(shape: ImageShape, num_timesteps: int, num_classes: int | None) -> UNetConfig:
+        channels, height, width = shape
+        if height != width:
+            raise ValueError(f"the U-Net needs square images, got {height}x{width}")
+        return dataclasses.replace(preset, image_size=height, data_channels=channels,
+                                   num_timesteps=num_timesteps, num_classes=num_classes,
+                                   **overrides)
+
+    return build
+
+
+# name → (config builder from the data, module class, config class)
+MODELS: dict[str, tuple[Callable[..., Any], type[nn.Module], type[Any]]] = {
+    "epsconv": (_epsconv_config, EpsConvNet, EpsConvNetConfig),
+    "residual": (_epsconv_config, EpsResidualConvNet, EpsConvNetConfig),
+    "unet-tiny": (_unet_config(UNetConfig.tiny()), UNet, UNetConfig),
+    "unet-digits": (_unet_config(UNetConfig.digits()), UNet, UNetConfig),
+    "unet-cifar10": (_unet_config(UNetConfig.ddpm_cifar10()), UNet, UNetConfig),
+}
+
+
+def model_record(name: str, image_shape: ImageShape, num_timesteps: int,
+                 num_classes: int | None = None) -> dict[str, Any]:
+    """The JSON-able description {"name", "config"} of model ``name`` sized for the data."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
+    build_config = MODELS[name][0]
+    config = build_config(image_shape, num_timesteps, num_classes)
+    return {"name": name, "config": _jsonable(dataclasses.asdict(config))}
+
+
+def build_model(record: dict[str, Any], seed: int = 0) -> nn.Module:
+    """The module a ``model_record`` describes, initialized from ``seed`` (TRAIN-4); torch's
+    global random state is left as it was."""
+    name = record.get("name")
+    if name not in MODELS:
+        raise ValueError(f"model record names an unknown model {name!r}; known: {sorted(MODELS)}")
+    _, module_class, config_class = MODELS[name]
+    fields = {field.name: field.type for field in dataclasses.fields(config_class)}
+    values = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in record["config"].items()}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"model config has fields {unknown} that {config_class.__name__} lacks")
+    config = config_class(**values)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return module_class(config)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in values.items()}
+
+
+SCHEDULES = ("linear", "cosine", "sigmoid")
+
+
+def schedule_record(kind: str = "linear", num_timesteps: int = 1000, **parameters: float
+                    ) -> dict[str, Any]:
+    """The JSON-able description of a NoiseSchedule: its constructor and arguments."""
+    record = {"kind": kind, "T": num_timesteps, **parameters}
+    build_schedule(record)  # validate now, not when a checkpoint is loaded
+    return record
+
+
+def build_schedule(record: dict[str, Any]) -> NoiseSchedule:
+    """The NoiseSchedule a ``schedule_record`` describes."""
+    arguments = dict(record)
+    kind = arguments.pop("kind", None)
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule kind must be one of {SCHEDULES}, got {kind!r}")
+    constructor: Callable[..., NoiseSchedule] = getattr(NoiseSchedule, kind)
+    return constructor(**arguments)

@@ -1,0 +1,48 @@
+"""The `specdiff` command end to end on a tiny run (TRAIN-9 for its refusals)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from specdiff.cli import main
+from specdiff.spec import read_ppm
+from specdiff.train import list_checkpoints
+
+TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
+        "--batch-size", "8", "--quiet"]
+
+
+def test_train_then_sample_writes_a_grid_and_a_ppm(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "3", "--out", str(run)]) == 0
+    assert [p.name for p in list_checkpoints(run)] == ["checkpoint-00000003"]
+    grid, ppm = tmp_path / "grid.png", tmp_path / "first.ppm"
+    assert main(["sample", str(run), "--n", "6", "--steps", "5", "--scale", "2", "--quiet",
+                 "--out", str(grid), "--ppm", str(ppm)]) == 0
+    picture = np.asarray(Image.open(grid))
+    # 6 images of 8×8 in a 3-column grid with 1-pixel borders, doubled: (2·9+1)·2 × (3·9+1)·2.
+    assert picture.shape == (38, 56)
+    assert read_ppm(ppm).shape == (1, 3, 8, 8)
+
+
+@pytest.mark.spec("TRAIN-9")
+def test_train_refuses_to_overwrite_a_run_without_resume(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "2", "--out", str(run)]) == 0
+    before = {p.name: (p / "model.safetensors").read_bytes() for p in list_checkpoints(run)}
+    assert main(["train", *TINY, "--steps", "4", "--out", str(run)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert {p.name: (p / "model.safetensors").read_bytes() for p in list_checkpoints(run)} == before
+    assert main(["train", *TINY, "--steps", "4", "--out", str(run), "--resume"]) == 0
+    assert [p.name for p in list_checkpoints(run)][-1] == "checkpoint-00000004"
+
+
+def test_bad_arguments_exit_2_with_a_message(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", "mnist", "--steps", "1", "--out", str(tmp_path)]) == 2
+    assert "--data must be" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "nothing")]) == 2
