@@ -6,7 +6,6 @@
 """
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,7 +102,8 @@ def sample(arguments: argparse.Namespace) -> int:
     path = write_png(arguments.out, image_grid(images), scale=arguments.scale)
     print(f"wrote {arguments.n} samples to {path}")
     if arguments.ppm:
-        print(f"wrote the first sample to {write_ppm(arguments.ppm, images.double().cpu().numpy())}")
+        first = write_ppm(arguments.ppm, images.double().cpu().numpy())
+        print(f"wrote the first sample to {first}")
     return 0
 
 

@@ -16,7 +16,8 @@ from specdiff.spec.images import quantize_uint8
 
 @typechecked
 def image_grid(
-    images: Float[torch.Tensor, "batch channel height width"] | Float[np.ndarray, "batch channel height width"],
+    images: Float[torch.Tensor, "batch channel height width"]
+    | Float[np.ndarray, "batch channel height width"],
     columns: int | None = None,
     padding: int = 1,
 ) -> np.ndarray:

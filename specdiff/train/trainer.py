@@ -170,7 +170,7 @@ class Trainer:
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDivergedError(self._diverged_message(step, "loss", loss_value))
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.unscale_(self.optimizer)
         grad_norm = float(nn.utils.clip_grad_norm_(self.diffusion.model.parameters(),
                                                    config.grad_clip))

@@ -28,7 +28,8 @@ def tiny_trainer(run_dir: Path, *, steps: int, seed: int = 0, checkpoint_every: 
                  batch_size: int = 16, **settings: Any) -> Trainer:
     dataset = tiny_dataset()
     identity = tiny_identity(dataset)
-    diffusion = Diffusion(build_model(identity["model"], seed), build_schedule(identity["schedule"]))
+    model = build_model(identity["model"], seed)
+    diffusion = Diffusion(model, build_schedule(identity["schedule"]))
     config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, learning_rate=1e-3,
                          warmup_steps=2, checkpoint_every=checkpoint_every, log_every=1,
                          **settings)
