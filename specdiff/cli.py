@@ -34,7 +34,7 @@ def load_dataset(spec: str, image_size: int | None) -> ImageDataset:
     """``digits``, ``cifar10:PATH`` or ``images:PATH`` (a folder of PNG/JPEG files)."""
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
-        return load_digits(image_size or 16)
+        return load_digits(image_size or 16, split="train")
     if kind == "cifar10" and path:
         return load_cifar10(path, split="train")
     if kind == "images" and path:

@@ -38,14 +38,24 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
     return ((255 * ink + DIGITS_MAX_VALUE // 2) // DIGITS_MAX_VALUE).astype(np.uint8)
 
 
-def load_digits(size: int = 16) -> ImageDataset:
-    """DATA-2, DATA-3: the 1,797 digits as (1797, 1, size, size) uint8 with labels 0..9.
+# The held-out split: sklearn's last 297 digits (its order is fixed), the first 1,500 train.
+DIGITS_TRAIN_COUNT = 1500
+DIGITS_SPLITS = {"all": slice(None), "train": slice(0, DIGITS_TRAIN_COUNT),
+                 "test": slice(DIGITS_TRAIN_COUNT, None)}
+
+
+def load_digits(size: int = 16, split: str = "all") -> ImageDataset:
+    """DATA-2, DATA-3: the 1,797 digits as (1797, 1, size, size) uint8 with labels 0..9, or
+    their "train" (first 1,500) or "test" (last 297) split.
 
     Ink is bright on a black (v = 0, x = −1) background. ``size`` ≥ 8: 16 gives a 2× upscale,
     20 a 2× upscale centred in a 2-pixel black border, 32 a 4× upscale.
     """
     require_int_at_least("size", size, DIGITS_SIDE)
+    if split not in DIGITS_SPLITS:
+        raise ValueError(f"split must be one of {sorted(DIGITS_SPLITS)}, got {split!r}")
     bunch = sklearn.datasets.load_digits()
-    images = digits_to_uint8(bunch.images)[:, np.newaxis]  # (N, 8, 8) → (N, 1, 8, 8)
+    part = DIGITS_SPLITS[split]
+    images = digits_to_uint8(bunch.images[part])[:, np.newaxis]  # (N, 8, 8) → (N, 1, 8, 8)
     class_names = [str(int(name)) for name in bunch.target_names]
-    return ImageDataset(upscale_and_pad(images, size), bunch.target, class_names)
+    return ImageDataset(upscale_and_pad(images, size), bunch.target[part], class_names)

@@ -25,6 +25,16 @@ def test_digits_layout_range_and_labels(size: int) -> None:
 
 
 @pytest.mark.spec("DATA-2")
+def test_digits_splits_partition_the_data_in_order() -> None:
+    whole, train, test = (load_digits(8, split) for split in ("all", "train", "test"))
+    assert (len(train), len(test)) == (1500, 297)
+    np.testing.assert_array_equal(np.concatenate([train.images, test.images]), whole.images)
+    np.testing.assert_array_equal(np.concatenate([train.labels, test.labels]), whole.labels)
+    with pytest.raises(ValueError, match="^split must be one of"):
+        load_digits(8, "validation")
+
+
+@pytest.mark.spec("DATA-2")
 def test_digit_ink_values_map_to_255_d_over_16_rounded_half_up() -> None:
     ink = np.arange(17)
     expected = np.floor(255 * ink / 16 + 0.5).astype(np.uint8)
