@@ -5,7 +5,8 @@
 """
 
 from specdiff._typecheck import typecheck, typecheck_enabled
+from specdiff.diffusion import Diffusion, NoiseSchedule
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "typecheck", "typecheck_enabled"]
+__all__ = ["Diffusion", "NoiseSchedule", "__version__", "typecheck", "typecheck_enabled"]

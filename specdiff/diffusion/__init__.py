@@ -1,0 +1,60 @@
+"""The torch implementation of the spec's diffusion math, CPU and CUDA, any float dtype.
+
+Each function mirrors its ``specdiff.spec`` twin (same name, argument order and law ID) with
+tensors and batched timesteps; the samplers loop over those steps, and :class:`Diffusion` ties a
+model to its schedule for training and generation.
+"""
+
+from specdiff.diffusion.api import Diffusion
+from specdiff.diffusion.forward import (
+    add_noise,
+    append_time_channel,
+    noised_sample_from_eps,
+    predict_eps,
+    predict_x0,
+)
+from specdiff.diffusion.likelihood import (
+    bits_per_dim,
+    discretized_gaussian_log_likelihood,
+    normal_kl,
+    prior_bpd,
+    vlb_term,
+)
+from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
+from specdiff.diffusion.reverse import (
+    ddim_prev,
+    ddim_step,
+    ddpm_posterior,
+    ddpm_prev,
+    ddpm_step,
+)
+from specdiff.diffusion.samplers import EpsModel, sample_ddim, sample_ddpm
+from specdiff.diffusion.schedules import alpha_bars, cosine_betas, linear_betas, sigmoid_betas
+
+__all__ = [
+    "Diffusion",
+    "EpsModel",
+    "ModuleWithSchedule",
+    "NoiseSchedule",
+    "add_noise",
+    "alpha_bars",
+    "append_time_channel",
+    "bits_per_dim",
+    "cosine_betas",
+    "ddim_prev",
+    "ddim_step",
+    "ddpm_posterior",
+    "ddpm_prev",
+    "ddpm_step",
+    "discretized_gaussian_log_likelihood",
+    "linear_betas",
+    "noised_sample_from_eps",
+    "normal_kl",
+    "predict_eps",
+    "predict_x0",
+    "prior_bpd",
+    "sample_ddim",
+    "sample_ddpm",
+    "sigmoid_betas",
+    "vlb_term",
+]

@@ -3,6 +3,7 @@
 Requires the ``dev`` extra (hypothesis). Users check their own implementations with these.
 """
 
+from specdiff.testing.oracles import GaussianMixtureOracle, GaussianOracle
 from specdiff.testing.strategies import (
     ALPHA_BAR_MAX,
     ALPHA_BAR_MIN,
@@ -28,6 +29,8 @@ __all__ = [
     "ALPHA_BAR_MAX",
     "ALPHA_BAR_MIN",
     "POLICY",
+    "GaussianMixtureOracle",
+    "GaussianOracle",
     "Kind",
     "LinearSchedule",
     "NCHWShape",

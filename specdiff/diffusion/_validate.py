@@ -1,0 +1,61 @@
+"""Boundary checks for tensors, reusing the spec's messages (specdiff/spec/_validate.py).
+
+Only small tensors are checked by value — a (T,) schedule, (batch,) timesteps or ᾱ — because a
+check copies to the host (and synchronizes on CUDA); large image tensors are checked by shape
+and dtype only (jaxtyping), so a NaN in them propagates but is never created by a bad argument.
+"""
+
+import numpy as np
+import torch
+
+from specdiff.spec._validate import require_timesteps, require_values_in
+
+
+def _host_values(tensor: torch.Tensor) -> np.ndarray:
+    if tensor.is_floating_point():
+        tensor = tensor.to(torch.float64)
+    return np.asarray(tensor.detach().to("cpu").numpy())
+
+
+def require_tensor_values_in(
+    name: str,
+    values: float | torch.Tensor,
+    low: float,
+    high: float,
+    *,
+    low_open: bool,
+    high_open: bool,
+) -> None:
+    """Every element of a small tensor (or a float) finite and inside the interval."""
+    host = _host_values(values) if isinstance(values, torch.Tensor) else values
+    require_values_in(name, host, low, high, low_open=low_open, high_open=high_open)
+
+
+def require_tensor_timesteps(
+    name: str, t: int | torch.Tensor, num_timesteps: int, batch: int
+) -> None:
+    """Integer timestep(s) in [0, T): an int, a 0-d tensor, or one per batch element."""
+    if isinstance(t, torch.Tensor):
+        require_per_batch(name, t, batch)
+        require_timesteps(name, _host_values(t), num_timesteps)
+    else:
+        require_timesteps(name, t, num_timesteps)
+
+
+def require_same_shape(name: str, tensor: torch.Tensor, reference_name: str,
+                       reference: torch.Tensor) -> None:
+    """Shapes are checked even with run-time type checking off: torch would broadcast them."""
+    if tensor.shape != reference.shape:
+        raise ValueError(
+            f"{name} must have the shape of {reference_name} {tuple(reference.shape)}, "
+            f"got {tuple(tensor.shape)}"
+        )
+
+
+def require_per_batch(name: str, values: float | torch.Tensor, batch: int) -> None:
+    """A float, a 0-d tensor, or one value per batch element."""
+    if isinstance(values, torch.Tensor) and values.ndim != 0 and tuple(values.shape) != (batch,):
+        raise ValueError(
+            f"{name} must be a scalar or have shape ({batch},) (one per batch element), "
+            f"got shape {tuple(values.shape)}"
+        )

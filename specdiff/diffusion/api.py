@@ -1,0 +1,138 @@
+"""``Diffusion``: one object owning an eps-model and its noise schedule, for training and sampling.
+
+It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8, generation is the DDIM or
+DDPM sampler of ``specdiff.diffusion.samplers``.
+"""
+
+from typing import Literal
+
+import torch
+from jaxtyping import Float, Int
+from torch import nn
+from torch.nn import functional
+
+from specdiff._typecheck import typechecked
+from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
+from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
+from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+
+SamplerName = Literal["ddim", "ddpm"]
+
+
+class Diffusion(ModuleWithSchedule):
+    """An eps-prediction diffusion model: ``model(x_t, t) -> eps_hat`` with integer t ∈ [0, T).
+
+    The schedule follows the module's device and stays float64 (see ``ModuleWithSchedule``).
+    Calling the module is ``predict_noise``, so a ``Diffusion`` is itself an eps-model.
+    """
+
+    def __init__(self, model: nn.Module, schedule: NoiseSchedule) -> None:
+        super().__init__(schedule)
+        self.model = model
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.schedule.num_timesteps
+
+    def add_noise(
+        self,
+        x0: Float[torch.Tensor, "batch *shape"],
+        t: int | Int[torch.Tensor, "batch"],
+        *,
+        generator: torch.Generator | None,
+    ) -> tuple[Float[torch.Tensor, "batch *shape"], Float[torch.Tensor, "batch *shape"]]:
+        """FWD-1 with eps drawn from ``generator``: returns (x_t, eps)."""
+        return add_noise(self.schedule, x0, t, generator=generator)
+
+    @typechecked
+    def predict_noise(
+        self, x_t: Float[torch.Tensor, "batch *shape"], t: Int[torch.Tensor, "batch"]
+    ) -> Float[torch.Tensor, "batch *shape"]:
+        """The model's ε̂(x_t, t)."""
+        eps_hat: torch.Tensor = self.model(x_t, t)
+        return eps_hat
+
+    forward = predict_noise
+
+    @typechecked
+    def compute_loss(
+        self,
+        x0: Float[torch.Tensor, "batch *shape"],
+        *,
+        t: Int[torch.Tensor, "batch"] | None = None,
+        eps: Float[torch.Tensor, "batch *shape"] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Float[torch.Tensor, ""]:
+        """SAMP-8: mean over all elements of (ε − model(x_t, t))², x_t = FWD-1(x0, ε, t).
+
+        t ~ U{0, …, T−1} per example and ε ~ N(0, I) are drawn, in that order, from ``generator``
+        (None: torch's default generator of x0's device) when not given.
+        """
+        batch = x0.shape[0]
+        if t is None:
+            t = torch.randint(0, self.num_timesteps, (batch,), generator=generator,
+                              device=x0.device)
+        if eps is None:
+            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        x_t, target = noised_sample_from_eps(self.schedule.alpha_bars, x0, eps, t)
+        return functional.mse_loss(self.predict_noise(x_t, t), target)
+
+    def train_step(
+        self,
+        x0: Float[torch.Tensor, "batch *shape"],
+        optimizer: torch.optim.Optimizer,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> float:
+        """One optimizer step on ``compute_loss(x0, generator=generator)``; returns the loss."""
+        optimizer.zero_grad(set_to_none=True)
+        loss = self.compute_loss(x0, generator=generator)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        return float(loss.detach())
+
+    def generate(
+        self,
+        shape: tuple[int, ...],
+        *,
+        steps: int | None = None,
+        sampler: SamplerName = "ddim",
+        eta: float = 0.0,
+        seed: int | None = None,
+        clip: bool = True,
+        progress: bool = False,
+    ) -> Float[torch.Tensor, "..."]:
+        """Samples of ``shape`` on the module's device, in its parameters' dtype.
+
+        ``sampler="ddim"`` visits ``steps`` timesteps (default 50, at most T) with noise level
+        ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T. ``seed`` seeds the one
+        generator every draw comes from (None: a fresh random seed). The model's train/eval mode
+        is left as it is.
+        """
+        generator = torch.Generator(device=self.schedule.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        if sampler == "ddpm":
+            if steps not in (None, self.num_timesteps):
+                raise ValueError(
+                    f"steps must be None or T = {self.num_timesteps} for the DDPM sampler "
+                    f"(it visits every timestep), got {steps}; use sampler='ddim' for fewer"
+                )
+            return sample_ddpm(self.predict_noise, self.schedule, shape, generator=generator,
+                               clip=clip, dtype=self._sample_dtype(), progress=progress)
+        if sampler == "ddim":
+            return sample_ddim(self.predict_noise, self.schedule, shape,
+                               steps=50 if steps is None else steps, eta=eta,
+                               generator=generator, clip=clip, dtype=self._sample_dtype(),
+                               progress=progress)
+        raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+
+    sample = generate
+
+    def _sample_dtype(self) -> torch.dtype:
+        """The dtype of the model's first floating tensor (float32 for a model without any)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return next((tensor.dtype for tensor in tensors if tensor.is_floating_point()),
+                    torch.float32)

@@ -1,0 +1,163 @@
+"""Torch mirrors of the variational bound (specs/likelihood.md) and its estimate in bits/dim.
+
+Everything here computes in float64 and returns float64, whatever the inputs' dtype: a bin
+probability Φ(b) − Φ(a) cancels catastrophically in float32, and a bound sums T per-timestep
+terms. The cost is negligible next to the model calls that produce ε̂.
+"""
+
+import math
+
+import numpy as np
+import torch
+from jaxtyping import Float, Float64, Int
+
+from specdiff._typecheck import typechecked
+from specdiff.diffusion._batch import per_batch
+from specdiff.diffusion._validate import require_same_shape, require_tensor_values_in
+from specdiff.diffusion.api import Diffusion
+from specdiff.diffusion.forward import noised_sample_from_eps, predict_x0
+from specdiff.diffusion.reverse import _posterior_terms, ddpm_posterior
+from specdiff.spec._validate import require_int_at_least
+from specdiff.spec.likelihood import HALF_BIN, MIN_BIN_PROBABILITY
+from specdiff.spec.reverse import Variance
+
+Scalar = float | Float[torch.Tensor, "..."]
+
+
+def _float64(value: Scalar) -> torch.Tensor:
+    return torch.as_tensor(value).to(torch.float64)
+
+
+@typechecked
+def normal_kl(
+    mean1: Scalar, logvar1: Scalar, mean2: Scalar, logvar2: Scalar
+) -> Float64[torch.Tensor, "..."]:
+    """LIK-1: KL(N(m1, e^{lv1}) ‖ N(m2, e^{lv2})) = ½(−1 + lv2 − lv1 + e^{lv1−lv2} + (m1−m2)²e^{−lv2}).
+
+    Elementwise, broadcasting its arguments (tensors on one device); −1 − d + e^{d} is evaluated as
+    expm1(d) − d so that nearly equal variances give a small positive value, not rounding noise.
+    """
+    mean1, logvar1, mean2, logvar2 = (_float64(v) for v in (mean1, logvar1, mean2, logvar2))
+    log_ratio = logvar1 - logvar2
+    return 0.5 * (torch.expm1(log_ratio) - log_ratio + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+
+
+def _bin_probability(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Φ(upper) − Φ(lower); a bin above the mean is measured from the upper tail (no 1 − Φ)."""
+    from_below = torch.special.ndtr(upper) - torch.special.ndtr(lower)
+    from_above = torch.special.ndtr(-lower) - torch.special.ndtr(-upper)
+    return torch.where(lower > 0.0, from_above, from_below)
+
+
+@typechecked
+def discretized_gaussian_log_likelihood(
+    x: Float[torch.Tensor, "*shape"],
+    means: Float[torch.Tensor, "*shape"],
+    log_scales: Scalar,
+) -> Float64[torch.Tensor, "*shape"]:
+    """LIK-3: log max(Φ((x + 1/255 − m)/s) − Φ((x − 1/255 − m)/s), 1e-12), s = e^{log_scales},
+    the lower edge −∞ when x < −1 + 1/255 and the upper edge +∞ when x > 1 − 1/255."""
+    require_same_shape("means", means, "x", x)
+    x64 = x.to(torch.float64)
+    inverse_scale = torch.exp(-_float64(log_scales).to(x.device))
+    centred = x64 - means.to(torch.float64)
+    lower = torch.where(x64 < -1.0 + HALF_BIN, -torch.inf, inverse_scale * (centred - HALF_BIN))
+    upper = torch.where(x64 > 1.0 - HALF_BIN, torch.inf, inverse_scale * (centred + HALF_BIN))
+    return torch.log(_bin_probability(lower, upper).clamp(min=MIN_BIN_PROBABILITY))
+
+
+def _mean_bits(values: torch.Tensor) -> torch.Tensor:
+    """Per-example mean over every non-batch axis, converted from nats to bits."""
+    return values.reshape(values.shape[0], -1).mean(dim=1) / math.log(2.0)
+
+
+@typechecked
+def vlb_term(
+    alpha_bars: Float[torch.Tensor, "T"],
+    t: int | Int[torch.Tensor, "batch"],
+    x0: Float[torch.Tensor, "batch *shape"],
+    x_t: Float[torch.Tensor, "batch *shape"],
+    eps_hat: Float[torch.Tensor, "batch *shape"],
+    clip: bool,
+    variance: Variance = "fixed_small",
+) -> Float64[torch.Tensor, "batch"]:
+    """LIK-5: L_t in bits/dim: mean over dims of KL(q(x_{t−1}|x_t, x0) ‖ N(μ_θ, σ_t²)) / ln 2 for
+    t ≥ 1, −log p_dec(x0; μ_θ, ½·log σ_0²) / ln 2 at t = 0 (LIK-3), μ_θ = μ̃(x̂0, x_t) (REV-8),
+    log σ_t² = the clipped log β̃_t ("fixed_small") or log β_t ("fixed_large"; log β̃_1 at t = 0).
+
+    x̂0 = predict_x0(ᾱ_t, x_t, ε̂), clipped to [−1, 1] when ``clip`` (as the sampler does).
+    x0 ∈ [−1, 1] is checked by shape only here (diffusion/_validate.py); bits_per_dim checks it.
+    """
+    if variance not in ("fixed_small", "fixed_large"):
+        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    terms = _posterior_terms(alpha_bars, t, x0.shape[0])
+    require_same_shape("x_t", x_t, "x0", x0)
+    x0, x_t, eps_hat = (tensor.to(torch.float64) for tensor in (x0, x_t, eps_hat))
+    x0_hat = predict_x0(terms.alpha_bar, x_t, eps_hat)
+    if clip:
+        x0_hat = x0_hat.clamp(-1.0, 1.0)
+    true_mean, _, true_log_variance = ddpm_posterior(alpha_bars, t, x0, x_t)
+    model_mean, _, _ = ddpm_posterior(alpha_bars, t, x0_hat, x_t)
+    is_decoder = torch.as_tensor(t, device=true_log_variance.device) == 0
+    model_log_variance = true_log_variance
+    if variance == "fixed_large":
+        # DDPM's fixed_large uses β_t, except at t = 0 where it keeps log β̃_1 (β̃_0 = 0).
+        model_log_variance = torch.where(is_decoder, true_log_variance, terms.beta.log())
+    model_log_variance = per_batch(model_log_variance, x0)
+    kl = normal_kl(true_mean, per_batch(true_log_variance, x0), model_mean, model_log_variance)
+    decoder_nll = -discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * model_log_variance)
+    return _mean_bits(torch.where(per_batch(is_decoder.to(torch.float64), x0) > 0, decoder_nll,
+                                  kl))
+
+
+@typechecked
+def prior_bpd(
+    alpha_bars: Float[torch.Tensor, "T"], x0: Float[torch.Tensor, "batch *shape"]
+) -> Float64[torch.Tensor, "batch"]:
+    """LIK-4: L_prior = mean over dims of KL(N(√ᾱ_{T−1}·x0, 1 − ᾱ_{T−1}) ‖ N(0, 1)) / ln 2."""
+    require_tensor_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    alpha_bar = alpha_bars[-1].to(torch.float64)
+    kl = normal_kl(alpha_bar.sqrt() * x0.to(torch.float64), torch.log1p(-alpha_bar), 0.0, 0.0)
+    return _mean_bits(kl)
+
+
+@typechecked
+def bits_per_dim(
+    diffusion: Diffusion,
+    x0: Float[torch.Tensor, "batch *shape"],
+    *,
+    generator: torch.Generator,
+    timesteps: int | None = None,
+    clip: bool = True,
+    variance: Variance = "fixed_small",
+) -> Float64[torch.Tensor, "batch"]:
+    """LIK-7: per-example bits/dim L_prior + Σ_{t=0}^{T−1} L_t (LIK-4, LIK-5), ε̂ = diffusion(x_t, t).
+
+    ``timesteps`` None evaluates every L_t, each on its own x_t = FWD-1(x0, ε_t, t). An int K ≤ T
+    gives the stratified estimate instead: {0, …, T−1} is cut into K contiguous strata S_k of
+    near-equal size (``np.array_split``), and each example draws one t_k uniform in each S_k and
+    adds |S_k|·L_{t_k}; E[|S_k|·L_{t_k}] = Σ_{t∈S_k} L_t, so the estimate is unbiased, and K = T is
+    the full bound. Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
+    t_k (one per example, only when |S_k| > 1), then ε of x0's shape. No gradients are tracked;
+    the model's train/eval mode is left as it is.
+    """
+    T = diffusion.num_timesteps
+    if timesteps is not None and require_int_at_least("timesteps", timesteps, 1) > T:
+        raise ValueError(f"timesteps must be in [1, T] = [1, {T}], got {timesteps}")
+    # Checked once here, not per timestep: a value check copies x0 to the host.
+    require_tensor_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
+    strata = np.array_split(np.arange(T), T if timesteps is None else timesteps)
+    alpha_bars = diffusion.schedule.alpha_bars
+    batch, device = x0.shape[0], x0.device
+    total = prior_bpd(alpha_bars, x0)
+    with torch.no_grad():
+        for stratum in strata:
+            first, size = int(stratum[0]), len(stratum)
+            t = torch.full((batch,), first, dtype=torch.int64, device=device)
+            if size > 1:
+                t = t + torch.randint(0, size, (batch,), generator=generator, device=device)
+            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=device)
+            x_t, _ = noised_sample_from_eps(alpha_bars, x0, eps, t)
+            eps_hat = diffusion.predict_noise(x_t, t)
+            total = total + size * vlb_term(alpha_bars, t, x0, x_t, eps_hat, clip, variance)
+    return total

@@ -1,0 +1,130 @@
+"""Diffusion: noising (FWD-1), the loss and its draws (SAMP-8), generation (SAMP-2, SAMP-9)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import specdiff
+from specdiff import spec
+from specdiff.diffusion import Diffusion, NoiseSchedule, sample_ddim
+from specdiff.testing import assert_close_to_spec, batched_timesteps, eps_batches, image_batches
+
+STANDARD_ERRORS = 6.0  # statistical laws: k = 6 (specs/README.md)
+
+
+class TinyEpsNet(nn.Module):
+    """ε̂ = tanh(w·x + b·t/T): a trainable, t-dependent stand-in for a real eps-net."""
+
+    def __init__(self, T: int) -> None:
+        super().__init__()
+        self.T = T
+        self.weight = nn.Parameter(torch.tensor(0.5))
+        self.bias = nn.Parameter(torch.tensor(0.1))
+        self.seen_t: list[torch.Tensor] = []
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.seen_t.append(t)
+        t_norm = t.to(x_t.dtype).reshape(-1, *(1,) * (x_t.ndim - 1)) / self.T
+        return torch.tanh(self.weight * x_t + self.bias * t_norm)
+
+
+def make_diffusion(T: int = 20) -> Diffusion:
+    return Diffusion(TinyEpsNet(T), NoiseSchedule.linear(T, 1e-3, 0.2))
+
+
+def test_diffusion_and_noise_schedule_are_exported_at_the_top() -> None:
+    assert specdiff.Diffusion is Diffusion and specdiff.NoiseSchedule is NoiseSchedule
+
+
+@pytest.mark.spec("FWD-1")
+def test_add_noise_is_the_forward_law_on_the_generators_draw(device: str) -> None:
+    diffusion = make_diffusion().to(device)
+    x0 = torch.linspace(-1, 1, 8, device=device).reshape(2, 1, 2, 2)
+    t = torch.tensor([0, 19], device=device)
+    x_t, eps = diffusion.add_noise(x0, t, generator=torch.Generator(device).manual_seed(5))
+    assert torch.equal(eps, torch.randn(x0.shape, device=device,
+                                        generator=torch.Generator(device).manual_seed(5)))
+    expected, _ = spec.noised_sample_from_eps(spec.alpha_bars_linear(20, 1e-3, 0.2),
+                                              x0.double().cpu().numpy(),
+                                              eps.double().cpu().numpy(), t.cpu().numpy())
+    assert_close_to_spec(x_t, expected, "elementwise", scale=1 + eps.abs().cpu().numpy())
+
+
+@pytest.mark.spec("SAMP-8")
+@given(data=st.data())
+def test_loss_is_the_mean_squared_noise_error_of_the_forward_law(data: st.DataObject) -> None:
+    shape = (3, 1, 2, 2)
+    x0 = data.draw(image_batches(shape))
+    eps = data.draw(eps_batches(shape))
+    t = data.draw(batched_timesteps(20, 3))
+    diffusion = make_diffusion().double()
+    loss = diffusion.compute_loss(torch.from_numpy(x0), t=torch.from_numpy(t),
+                                  eps=torch.from_numpy(eps))
+    x_t, _ = spec.noised_sample_from_eps(spec.alpha_bars_linear(20, 1e-3, 0.2), x0, eps, t)
+    with torch.no_grad():
+        eps_hat = diffusion.model(torch.from_numpy(x_t), torch.from_numpy(t)).numpy()
+    assert_close_to_spec(loss.detach(), np.mean((eps - eps_hat) ** 2), "reduction")
+
+
+@pytest.mark.spec("SAMP-8")
+def test_loss_draws_t_uniformly_then_eps_from_the_generator() -> None:
+    T, n = 10, 20_000
+    diffusion = make_diffusion(T)
+    x0 = torch.zeros(n, 1)
+    loss = diffusion.compute_loss(x0, generator=torch.Generator().manual_seed(3))
+    t = diffusion.model.seen_t[-1]
+    generator = torch.Generator().manual_seed(3)
+    assert torch.equal(t, torch.randint(0, T, (n,), generator=generator))
+    eps = torch.randn(x0.shape, generator=generator)
+    explicit = diffusion.compute_loss(x0, t=t, eps=eps)
+    assert torch.equal(loss, explicit)
+    counts = torch.bincount(t, minlength=T).double().numpy()
+    p = 1.0 / T
+    assert np.all(np.abs(counts / n - p) <= STANDARD_ERRORS * np.sqrt(p * (1 - p) / n)), counts
+
+
+def test_train_step_takes_one_optimizer_step_on_the_loss() -> None:
+    diffusion = make_diffusion()
+    optimizer = torch.optim.SGD(diffusion.parameters(), lr=0.1)
+    x0 = torch.linspace(-1, 1, 8).reshape(2, 1, 2, 2)
+    before = diffusion.compute_loss(x0, generator=torch.Generator().manual_seed(1))
+    weight = float(diffusion.model.weight)
+    reported = diffusion.train_step(x0, optimizer, generator=torch.Generator().manual_seed(1))
+    assert reported == float(before)
+    assert float(diffusion.model.weight) != weight
+
+
+@pytest.mark.spec("SAMP-9")
+def test_generate_is_reproducible_from_its_seed_on_the_modules_device_and_dtype(
+    device: str,
+) -> None:
+    diffusion = make_diffusion().to(device).double()
+    assert diffusion.schedule.device.type == device
+    first = diffusion.generate((2, 1, 2, 2), steps=5, eta=1.0, seed=4)
+    assert first.device.type == device and first.dtype == torch.float64
+    assert torch.equal(first, diffusion.sample((2, 1, 2, 2), steps=5, eta=1.0, seed=4))
+    assert not torch.equal(first, diffusion.generate((2, 1, 2, 2), steps=5, eta=1.0, seed=5))
+    ddpm = diffusion.generate((2, 1, 2, 2), sampler="ddpm", seed=4)
+    assert torch.equal(ddpm, diffusion.generate((2, 1, 2, 2), sampler="ddpm", seed=4))
+
+
+@pytest.mark.spec("SAMP-2")
+def test_generate_with_ddim_is_sample_ddim_with_a_seeded_generator() -> None:
+    diffusion = make_diffusion()
+    expected = sample_ddim(diffusion, diffusion.schedule, (2, 1, 2, 2), steps=7,
+                           generator=torch.Generator().manual_seed(9))
+    assert torch.equal(diffusion.generate((2, 1, 2, 2), steps=7, seed=9), expected)
+
+
+@pytest.mark.spec("SAMP-2")
+def test_generate_rejects_steps_for_ddpm_and_unknown_samplers() -> None:
+    diffusion = make_diffusion()
+    with pytest.raises(ValueError, match="steps must be None or T = 20"):
+        diffusion.generate((1, 1, 2, 2), sampler="ddpm", steps=10)
+    with pytest.raises(ValueError, match=r"steps must be in \(0, T\] = \(0, 20\]"):
+        diffusion.generate((1, 1, 2, 2), steps=21)
+    with pytest.raises(ValueError, match="sampler must be"):
+        diffusion.generate((1, 1, 2, 2), sampler="euler")  # type: ignore[arg-type]
