@@ -7,6 +7,7 @@ import, and ``with specdiff.typecheck(False): ...`` turns it off for a block.
 
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,13 +46,21 @@ def typecheck(enabled: bool) -> Iterator[None]:
         _switch.enabled = previous
 
 
+def _traced_by_torch_compile() -> bool:
+    """Whether torch.compile is tracing this call. Its fake tensors fail jaxtyping's checks, and
+    Python-side checks cannot be part of a compiled graph anyway: compiled calls go unchecked."""
+    torch = sys.modules.get("torch")  # never import it here: specdiff.spec stays torch-free
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
 def typechecked(fn: Callable[P, R]) -> Callable[P, R]:
-    """Check ``fn``'s jaxtyping annotations with beartype on every call while the switch is on."""
+    """Check ``fn``'s jaxtyping annotations with beartype on every call while the switch is on
+    (except while torch.compile traces it)."""
     checked = jaxtyped(typechecker=beartype)(fn)
 
     @functools.wraps(fn)
     def dispatch(*args: P.args, **kwargs: P.kwargs) -> R:
-        if _switch.enabled:
+        if _switch.enabled and not _traced_by_torch_compile():
             return checked(*args, **kwargs)
         return fn(*args, **kwargs)
 
