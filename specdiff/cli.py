@@ -59,12 +59,16 @@ def train(arguments: argparse.Namespace) -> int:
                          f"that run, or choose another folder (nothing was overwritten)")
     dataset = load_dataset(arguments.data, arguments.image_size)
     schedule = schedule_record(arguments.schedule, arguments.timesteps)
-    record = model_record(arguments.model, dataset.image_shape, arguments.timesteps)
+    if arguments.conditional and not dataset.has_labels:
+        raise ValueError(f"--conditional needs labels, and {arguments.data} has none")
+    num_classes = len(dataset.class_names) if arguments.conditional else None
+    record = model_record(arguments.model, dataset.image_shape, arguments.timesteps, num_classes)
     config = TrainConfig(
         steps=arguments.steps, batch_size=arguments.batch_size,
         learning_rate=arguments.lr, warmup_steps=arguments.warmup, grad_clip=arguments.grad_clip,
         ema_decay=arguments.ema_decay, seed=arguments.seed, amp=arguments.amp,
         horizontal_flip=arguments.flip, compile=arguments.compile,
+        class_conditional=arguments.conditional, p_uncond=arguments.p_uncond,
         checkpoint_every=arguments.checkpoint_every,
     )
     identity = {"model": record, "schedule": schedule, "data": arguments.data,
@@ -136,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--no-flip", dest="flip", action="store_false",
                          help="no random horizontal flips (on by default)")
     trainer.add_argument("--compile", action="store_true", help="torch.compile the model")
+    trainer.add_argument("--conditional", action="store_true",
+                         help="class-conditional model trained on the labels")
+    trainer.add_argument("--p-uncond", type=float, default=0.1,
+                         help="--conditional: chance a label is dropped to the null class")
     trainer.add_argument("--checkpoint-every", type=int, default=500)
     trainer.add_argument("--quiet", action="store_true", help="no progress bar")
     trainer.set_defaults(handler=train)

@@ -4,6 +4,8 @@ It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8, generati
 DDPM sampler of ``specdiff.diffusion.samplers``.
 """
 
+import functools
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -17,6 +19,8 @@ from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
 
 SamplerName = Literal["ddim", "ddpm"]
+# Extra keyword inputs of a conditional model, one entry per batch element.
+Conditioning = Mapping[str, torch.Tensor]
 
 
 class Diffusion(ModuleWithSchedule):
@@ -46,10 +50,14 @@ class Diffusion(ModuleWithSchedule):
 
     @typechecked
     def predict_noise(
-        self, x_t: Float[torch.Tensor, "batch *shape"], t: Int[torch.Tensor, "batch"]
+        self,
+        x_t: Float[torch.Tensor, "batch *shape"],
+        t: Int[torch.Tensor, "batch"],
+        conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, "batch *shape"]:
-        """The model's ε̂(x_t, t)."""
-        eps_hat: torch.Tensor = self.model(x_t, t)
+        """The model's ε̂(x_t, t); ``conditioning`` is passed as keyword arguments, e.g.
+        ``{"class_labels": labels}`` for a class-conditional U-Net."""
+        eps_hat: torch.Tensor = self.model(x_t, t, **(conditioning or {}))
         return eps_hat
 
     forward = predict_noise
@@ -62,6 +70,7 @@ class Diffusion(ModuleWithSchedule):
         t: Int[torch.Tensor, "batch"] | None = None,
         eps: Float[torch.Tensor, "batch *shape"] | None = None,
         generator: torch.Generator | None = None,
+        conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, ""]:
         """SAMP-8: mean over all elements of (ε − model(x_t, t))², x_t = FWD-1(x0, ε, t).
 
@@ -75,7 +84,7 @@ class Diffusion(ModuleWithSchedule):
         if eps is None:
             eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
         x_t, target = noised_sample_from_eps(self.schedule.alpha_bars, x0, eps, t)
-        return functional.mse_loss(self.predict_noise(x_t, t), target)
+        return functional.mse_loss(self.predict_noise(x_t, t, conditioning), target)
 
     def train_step(
         self,
@@ -101,9 +110,12 @@ class Diffusion(ModuleWithSchedule):
         seed: int | None = None,
         clip: bool = True,
         progress: bool = False,
+        conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, "..."]:
         """Samples of ``shape`` on the module's device, in its parameters' dtype.
 
+        ``conditioning`` (one entry per sample, e.g. ``{"class_labels": labels}``) is passed to
+        the model at every step.
         ``sampler="ddim"`` visits ``steps`` timesteps (default 50, at most T) with noise level
         ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
@@ -114,16 +126,17 @@ class Diffusion(ModuleWithSchedule):
             generator.seed()
         else:
             generator.manual_seed(seed)
+        model = functools.partial(self.predict_noise, conditioning=conditioning)
         if sampler == "ddpm":
             if steps not in (None, self.num_timesteps):
                 raise ValueError(
                     f"steps must be None or T = {self.num_timesteps} for the DDPM sampler "
                     f"(it visits every timestep), got {steps}; use sampler='ddim' for fewer"
                 )
-            return sample_ddpm(self.predict_noise, self.schedule, shape, generator=generator,
+            return sample_ddpm(model, self.schedule, shape, generator=generator,
                                clip=clip, dtype=self._sample_dtype(), progress=progress)
         if sampler == "ddim":
-            return sample_ddim(self.predict_noise, self.schedule, shape,
+            return sample_ddim(model, self.schedule, shape,
                                steps=50 if steps is None else steps, eta=eta,
                                generator=generator, clip=clip, dtype=self._sample_dtype(),
                                progress=progress)

@@ -21,6 +21,8 @@ class TrainConfig:
     seed: int = 0
     amp: AmpMode = "none"  # autocast dtype on CUDA; fp16 adds a GradScaler. CPU needs "none".
     horizontal_flip: bool = True
+    class_conditional: bool = False  # feed the labels; the model needs num_classes
+    p_uncond: float = 0.1  # with class_conditional: chance a label is replaced by the null class
     compile: bool = False
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -34,6 +36,7 @@ class TrainConfig:
         require_real_in("grad_clip", self.grad_clip, 0.0, 1e6, low_open=True)
         require_real_in("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
         require_int_at_least("seed", self.seed, 0)
+        require_real_in("p_uncond", self.p_uncond, 0.0, 1.0)
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be one of 'none', 'bf16', 'fp16', got {self.amp!r}")
         require_int_at_least("checkpoint_every", self.checkpoint_every, 1)

@@ -79,6 +79,8 @@ class Trainer:
         if config.batch_size > len(dataset):
             raise ValueError(f"batch_size must be at most the dataset size {len(dataset)}, "
                              f"got {config.batch_size}")
+        if config.class_conditional and not dataset.has_labels:
+            raise ValueError("class_conditional needs a labeled dataset, got one without labels")
         self.diffusion = diffusion.to(self.device)
         self.dataset = dataset
         self.config = config
@@ -157,7 +159,7 @@ class Trainer:
     def _train_step(self, step: int) -> tuple[float, float, float]:
         config = self.config
         generator = step_generator(config.seed, step, self.device)
-        x0, t, eps = self._global_batch(step, generator)
+        x0, t, eps, labels = self._global_batch(step, generator)
         # This process's slice of the global batch; DDP averages the slices' gradients.
         share = config.batch_size // self.world_size
         part = slice(self.rank * share, (self.rank + 1) * share)
@@ -165,8 +167,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
+        conditioning = None if labels is None else {"class_labels": labels[part]}
         with self._autocast():
-            loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part])
+            loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part],
+                                              conditioning=conditioning)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDivergedError(self._diverged_message(step, "loss", loss_value))
@@ -183,8 +187,9 @@ class Trainer:
         return loss_value, grad_norm, lr
 
     def _global_batch(self, step: int, generator: torch.Generator
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The whole batch of step ``step`` and its draws, in a fixed order: flips, t, eps."""
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The whole batch of step ``step`` and its draws, in a fixed order: flips, t, eps, and
+        (class-conditional runs) which labels become the null class (TRAIN-10)."""
         config = self.config
         indices = batch_indices(config.seed, step, config.batch_size, len(self.dataset))
         x0 = uint8_to_unit_range(self.dataset.images[indices]).to(self.device)
@@ -193,7 +198,13 @@ class Trainer:
         t = torch.randint(0, self.diffusion.num_timesteps, (config.batch_size,),
                           generator=generator, device=self.device)
         eps = torch.randn(x0.shape, generator=generator, device=self.device)
-        return x0, t, eps
+        if not config.class_conditional:
+            return x0, t, eps, None
+        labels = self.dataset.labels[indices].to(self.device)
+        null_class = len(self.dataset.class_names)
+        dropped = torch.rand(config.batch_size, generator=generator,
+                             device=self.device) < config.p_uncond
+        return x0, t, eps, torch.where(dropped, torch.full_like(labels, null_class), labels)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.amp == "none":

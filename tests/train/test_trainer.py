@@ -199,3 +199,36 @@ def test_two_gloo_processes_train_the_same_weights_as_one(tmp_path: Path) -> Non
     # Only rank 0 wrote: one metrics line per step, one checkpoint.
     assert len(list(read_metrics(tmp_path / "ddp"))) == steps
     assert [p.name for p in list_checkpoints(tmp_path / "ddp")] == [f"checkpoint-{steps:08d}"]
+
+
+@pytest.mark.spec("TRAIN-10")
+@pytest.mark.parametrize("p_uncond", [0.0, 0.1, 0.5, 1.0])
+def test_labels_drop_to_the_null_class_at_rate_p_uncond(tmp_path: Path, p_uncond: float) -> None:
+    trainer = tiny_trainer(tmp_path, steps=1, batch_size=256, class_conditional=True,
+                           p_uncond=p_uncond)
+    null_class, dropped, total = 10, 0, 0
+    for step in range(8):
+        *_, labels = trainer._global_batch(step, step_generator(0, step))
+        indices = batch_indices(0, step, 256, len(trainer.dataset))
+        true_labels = trainer.dataset.labels[indices]
+        assert labels is not None
+        kept = labels != null_class
+        assert torch.equal(labels[kept], true_labels[kept])
+        dropped, total = dropped + int((~kept).sum()), total + labels.numel()
+    bound = 6 * math.sqrt(p_uncond * (1 - p_uncond) / total)
+    assert abs(dropped / total - p_uncond) <= bound
+
+
+@pytest.mark.spec("TRAIN-10")
+def test_class_conditional_training_needs_labels(tmp_path: Path) -> None:
+    from specdiff.data import ImageDataset
+    from specdiff.diffusion import Diffusion, NoiseSchedule
+    from specdiff.nn import EpsConvNet, EpsConvNetConfig
+    from specdiff.train import Trainer
+
+    unlabeled = ImageDataset(torch.zeros((4, 1, 8, 8), dtype=torch.uint8))
+    diffusion = Diffusion(EpsConvNet(EpsConvNetConfig(1, 4, num_timesteps=10)),
+                          NoiseSchedule.linear(10))
+    config = TrainConfig(steps=1, batch_size=2, class_conditional=True)
+    with pytest.raises(ValueError, match="^class_conditional needs a labeled dataset"):
+        Trainer(diffusion, unlabeled, config, tmp_path, identity={}, progress=False)
