@@ -230,5 +230,5 @@ def test_class_conditional_training_needs_labels(tmp_path: Path) -> None:
     diffusion = Diffusion(EpsConvNet(EpsConvNetConfig(1, 4, num_timesteps=10)),
                           NoiseSchedule.linear(10))
     config = TrainConfig(steps=1, batch_size=2, class_conditional=True)
-    with pytest.raises(ValueError, match="^class_conditional needs a labeled dataset"):
+    with pytest.raises(ValueError, match=r"^class_conditional needs a labeled dataset"):
         Trainer(diffusion, unlabeled, config, tmp_path, identity={}, progress=False)
