@@ -21,14 +21,19 @@ def _epsconv_config(shape: ImageShape, num_timesteps: int, num_classes: int | No
                             num_timesteps=num_timesteps)
 
 
-def _unet_config(preset: UNetConfig, **overrides: Any) -> Callable[..., UNetConfig]:
+def _unet_config(preset: UNetConfig) -> Callable[..., UNetConfig]:
     def build(shape: ImageShape, num_timesteps: int, num_classes: int | None) -> UNetConfig:
         channels, height, width = shape
         if height != width:
             raise ValueError(f"the U-Net needs square images, got {height}x{width}")
-        return dataclasses.replace(preset, image_size=height, data_channels=channels,
-                                   num_timesteps=num_timesteps, num_classes=num_classes,
-                                   **overrides)
+        # Attention stays at the preset's levels, whatever the resolution those now have.
+        attention_levels = [level for level in range(len(preset.channel_mults))
+                            if preset.has_attention(level)]
+        return dataclasses.replace(
+            preset, image_size=height, data_channels=channels, num_timesteps=num_timesteps,
+            num_classes=num_classes,
+            attention_resolutions=tuple(height >> level for level in attention_levels),
+        )
 
     return build
 

@@ -1,0 +1,96 @@
+"""A whole training run from names: data spec, model preset, schedule, settings → run folder.
+
+The ``specdiff train`` command and the example scripts both go through :func:`train_run`, so a
+run folder always records the same identity (model, schedule, data, image shape) that
+``specdiff sample``/``evaluate`` rebuild the model from.
+"""
+
+from pathlib import Path
+
+import torch
+
+from specdiff.data import ImageDataset, load_cifar10, load_digits, load_image_folder
+from specdiff.diffusion import Diffusion
+from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint_info
+from specdiff.train.config import TrainConfig
+from specdiff.train.models import build_model, build_schedule, model_record, schedule_record
+from specdiff.train.trainer import Trainer, TrainResult
+
+
+def load_dataset(spec: str, image_size: int | None = None, split: str = "train") -> ImageDataset:
+    """``digits``, ``cifar10:PATH`` or ``images:PATH`` (a folder of PNG/JPEG files).
+
+    ``split`` is "train" or "test" (digits: DATA-2's split; CIFAR-10: its files; image folders
+    have no split and are used whole).
+    """
+    kind, _, path = spec.partition(":")
+    if kind == "digits" and not path:
+        return load_digits(image_size or 16, split=split)
+    if kind == "cifar10" and path:
+        return load_cifar10(path, split=split)
+    if kind == "images" and path:
+        return load_image_folder(path, size=image_size)
+    raise ValueError(f"data must be 'digits', 'cifar10:PATH' or 'images:PATH', got {spec!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def train_run(
+    out: str | Path,
+    config: TrainConfig,
+    *,
+    data: str = "digits",
+    model: str = "unet-digits",
+    schedule: str = "linear",
+    timesteps: int = 1000,
+    image_size: int | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on ``data`` into the run folder ``out``.
+
+    A folder that already holds checkpoints is refused unless ``resume`` (TRAIN-9): nothing a
+    user has trained is overwritten.
+    """
+    out = Path(out)
+    if latest_checkpoint(out) is not None and not resume:
+        raise ValueError(f"out folder {out} already holds checkpoints: resume that run, or "
+                         f"choose another folder (nothing was overwritten)")
+    dataset = load_dataset(data, image_size)
+    if config.class_conditional and not dataset.has_labels:
+        raise ValueError(f"class-conditional training needs labels, and {data} has none")
+    num_classes = len(dataset.class_names) if config.class_conditional else None
+    record = model_record(model, dataset.image_shape, timesteps, num_classes)
+    schedule_description = schedule_record(schedule, timesteps)
+    identity = {"model": record, "schedule": schedule_description, "data": data,
+                "image_shape": list(dataset.image_shape)}
+    diffusion = Diffusion(build_model(record, config.seed), build_schedule(schedule_description))
+    trainer = Trainer(diffusion, dataset, config, out, identity=identity,
+                      device=resolve_device(device), progress=progress)
+    if resume:
+        print(f"resuming {out} at step {trainer.resume()}")
+    parameters = sum(p.numel() for p in diffusion.model.parameters())
+    print(f"training {model} ({parameters:,} parameters) on {dataset!r} for {config.steps} steps "
+          f"on {trainer.device}")
+    return trainer.fit()
+
+
+def load_for_sampling(run_dir: str | Path, device: torch.device | str = "cpu"
+                      ) -> tuple[Diffusion, dict[str, object]]:
+    """The run's latest checkpoint as a Diffusion in eval mode whose model holds the EMA weights,
+    and the run's recorded identity."""
+    info = read_checkpoint_info(run_dir)
+    model, ema_model = build_model(info.config["model"]), build_model(info.config["model"])
+    load_checkpoint(info.path, model=model, ema=ema_model, restore_global_rng=False)
+    diffusion = Diffusion(ema_model, build_schedule(info.config["schedule"])).to(device).eval()
+    return diffusion, info.config
