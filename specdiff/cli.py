@@ -9,91 +9,32 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from specdiff.data import ImageDataset, load_cifar10, load_digits, load_image_folder
-from specdiff.diffusion import Diffusion
+from specdiff.evaluation import evaluate_run, write_json_atomic
 from specdiff.spec.images import write_ppm
-from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint_info
 from specdiff.train.config import TrainConfig
-from specdiff.train.models import (
-    MODELS,
-    SCHEDULES,
-    build_model,
-    build_schedule,
-    model_record,
-    schedule_record,
-)
-from specdiff.train.trainer import Trainer
+from specdiff.train.models import MODELS, SCHEDULES
+from specdiff.train.run import load_for_sampling, resolve_device, train_run
 from specdiff.visualize import image_grid, write_png
 
 
-def load_dataset(spec: str, image_size: int | None) -> ImageDataset:
-    """``digits``, ``cifar10:PATH`` or ``images:PATH`` (a folder of PNG/JPEG files)."""
-    kind, _, path = spec.partition(":")
-    if kind == "digits" and not path:
-        return load_digits(image_size or 16, split="train")
-    if kind == "cifar10" and path:
-        return load_cifar10(path, split="train")
-    if kind == "images" and path:
-        return load_image_folder(path, size=image_size)
-    raise ValueError(f"--data must be 'digits', 'cifar10:PATH' or 'images:PATH', got {spec!r}")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
-
-
 def train(arguments: argparse.Namespace) -> int:
-    out = Path(arguments.out)
-    if latest_checkpoint(out) is not None and not arguments.resume:
-        raise ValueError(f"--out {out} already holds checkpoints: pass --resume to continue "
-                         f"that run, or choose another folder (nothing was overwritten)")
-    dataset = load_dataset(arguments.data, arguments.image_size)
-    schedule = schedule_record(arguments.schedule, arguments.timesteps)
-    if arguments.conditional and not dataset.has_labels:
-        raise ValueError(f"--conditional needs labels, and {arguments.data} has none")
-    num_classes = len(dataset.class_names) if arguments.conditional else None
-    record = model_record(arguments.model, dataset.image_shape, arguments.timesteps, num_classes)
+    # Mirrored digits are not digits: flips default to on for photos only.
+    flip = arguments.flip if arguments.flip is not None else arguments.data != "digits"
     config = TrainConfig(
         steps=arguments.steps, batch_size=arguments.batch_size,
         learning_rate=arguments.lr, warmup_steps=arguments.warmup, grad_clip=arguments.grad_clip,
         ema_decay=arguments.ema_decay, seed=arguments.seed, amp=arguments.amp,
-        horizontal_flip=arguments.flip, compile=arguments.compile,
+        horizontal_flip=flip, compile=arguments.compile,
         class_conditional=arguments.conditional, p_uncond=arguments.p_uncond,
         checkpoint_every=arguments.checkpoint_every,
     )
-    identity = {"model": record, "schedule": schedule, "data": arguments.data,
-                "image_shape": list(dataset.image_shape)}
-    diffusion = Diffusion(build_model(record, arguments.seed), build_schedule(schedule))
-    trainer = Trainer(diffusion, dataset, config, out, identity=identity,
-                      device=resolve_device(arguments.device), progress=not arguments.quiet)
-    if arguments.resume:
-        start = trainer.resume()
-        print(f"resuming {out} at step {start}")
-    parameters = sum(p.numel() for p in diffusion.model.parameters())
-    print(f"training {arguments.model} ({parameters:,} parameters) on {dataset!r} "
-          f"for {config.steps} steps on {trainer.device}")
-    result = trainer.fit()
+    result = train_run(arguments.out, config, data=arguments.data, model=arguments.model,
+                       schedule=arguments.schedule, timesteps=arguments.timesteps,
+                       image_size=arguments.image_size, device=arguments.device,
+                       resume=arguments.resume, progress=not arguments.quiet)
     print(f"done: step {result.steps}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
     return 0
-
-
-def load_for_sampling(run_dir: str, device: torch.device) -> tuple[Diffusion, dict[str, Any]]:
-    """The run's latest checkpoint as a Diffusion whose model holds the EMA weights."""
-    info = read_checkpoint_info(run_dir)
-    model, ema_model = build_model(info.config["model"]), build_model(info.config["model"])
-    load_checkpoint(info.path, model=model, ema=ema_model, restore_global_rng=False)
-    diffusion = Diffusion(ema_model, build_schedule(info.config["schedule"])).to(device).eval()
-    return diffusion, info.config
 
 
 def sample(arguments: argparse.Namespace) -> int:
@@ -108,6 +49,18 @@ def sample(arguments: argparse.Namespace) -> int:
     if arguments.ppm:
         first = write_ppm(arguments.ppm, images.double().cpu().numpy())
         print(f"wrote the first sample to {first}")
+    return 0
+
+
+def evaluate(arguments: argparse.Namespace) -> int:
+    device = resolve_device(arguments.device)
+    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    metrics = evaluate_run(diffusion, config, n_samples=arguments.n_samples,
+                           vlb_timesteps=arguments.vlb_timesteps,
+                           batch_size=arguments.batch_size, seed=arguments.seed)
+    out = arguments.out or Path(arguments.run_dir) / "metrics.json"
+    print(f"test loss {metrics['test_loss']:.4f}, {metrics['bits_per_dim']:.3f} bits/dim; "
+          f"wrote {write_json_atomic(out, metrics)}")
     return 0
 
 
@@ -137,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--timesteps", type=int, default=1000)
     trainer.add_argument("--image-size", type=int, default=None,
                          help="digits: side to pad/upscale to (default 16); images: resize to")
-    trainer.add_argument("--no-flip", dest="flip", action="store_false",
-                         help="no random horizontal flips (on by default)")
+    trainer.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                         help="random horizontal flips (default: on, except for digits)")
     trainer.add_argument("--compile", action="store_true", help="torch.compile the model")
     trainer.add_argument("--conditional", action="store_true",
                          help="class-conditional model trained on the labels")
@@ -161,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--device", default="auto")
     sampler.add_argument("--quiet", action="store_true")
     sampler.set_defaults(handler=sample)
+
+    evaluator = commands.add_parser(
+        "evaluate", help="held-out loss, bits/dim and sample statistics into metrics.json")
+    evaluator.add_argument("run_dir")
+    evaluator.add_argument("--n-samples", type=int, default=256,
+                           help="held-out images evaluated and samples generated (default 256)")
+    evaluator.add_argument("--vlb-timesteps", type=int, default=None,
+                           help="K: stratified bound estimate over K timesteps (default: all T)")
+    evaluator.add_argument("--batch-size", type=int, default=64)
+    evaluator.add_argument("--seed", type=int, default=0)
+    evaluator.add_argument("--device", default="auto")
+    evaluator.add_argument("--out", default=None, help="default: RUN_DIR/metrics.json")
+    evaluator.set_defaults(handler=evaluate)
     return parser
 
 

@@ -13,6 +13,15 @@ from specdiff.diffusion.forward import (
     predict_eps,
     predict_x0,
 )
+from specdiff.diffusion.guidance import (
+    GuidedModel,
+    cfg_eps,
+)
+from specdiff.diffusion.inpainting import (
+    forward_step,
+    inpaint_step,
+    sample_inpaint,
+)
 from specdiff.diffusion.likelihood import (
     bits_per_dim,
     discretized_gaussian_log_likelihood,
@@ -34,12 +43,14 @@ from specdiff.diffusion.schedules import alpha_bars, cosine_betas, linear_betas,
 __all__ = [
     "Diffusion",
     "EpsModel",
+    "GuidedModel",
     "ModuleWithSchedule",
     "NoiseSchedule",
     "add_noise",
     "alpha_bars",
     "append_time_channel",
     "bits_per_dim",
+    "cfg_eps",
     "cosine_betas",
     "ddim_prev",
     "ddim_step",
@@ -47,6 +58,8 @@ __all__ = [
     "ddpm_prev",
     "ddpm_step",
     "discretized_gaussian_log_likelihood",
+    "forward_step",
+    "inpaint_step",
     "linear_betas",
     "noised_sample_from_eps",
     "normal_kl",
@@ -55,6 +68,7 @@ __all__ = [
     "prior_bpd",
     "sample_ddim",
     "sample_ddpm",
+    "sample_inpaint",
     "sigmoid_betas",
     "vlb_term",
 ]

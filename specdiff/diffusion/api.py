@@ -1,7 +1,8 @@
 """``Diffusion``: one object owning an eps-model and its noise schedule, for training and sampling.
 
-It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8, generation is the DDIM or
-DDPM sampler of ``specdiff.diffusion.samplers``.
+It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8 with the target of the model's
+prediction type (PARAM-3), generation is one of the samplers of ``specdiff.diffusion.samplers`` and
+``specdiff.diffusion.multistep``.
 """
 
 import functools
@@ -16,23 +17,36 @@ from torch.nn import functional
 from specdiff._typecheck import typechecked
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
+from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
+from specdiff.diffusion.parameterization import prediction_target
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
-SamplerName = Literal["ddim", "ddpm"]
+SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp"]
 # Extra keyword inputs of a conditional model, one entry per batch element.
 Conditioning = Mapping[str, torch.Tensor]
 
 
 class Diffusion(ModuleWithSchedule):
-    """An eps-prediction diffusion model: ``model(x_t, t) -> eps_hat`` with integer t ∈ [0, T).
+    """A diffusion model ``model(x_t, t) -> output`` with integer t ∈ [0, T), whose output is ε̂
+    (``prediction_type="epsilon"``, the default), x̂0 (``"sample"``) or v̂ (``"v_prediction"``).
 
     The schedule follows the module's device and stays float64 (see ``ModuleWithSchedule``).
-    Calling the module is ``predict_noise``, so a ``Diffusion`` is itself an eps-model.
+    Calling the module is ``predict_noise``: the raw model output, whatever it predicts.
     """
 
-    def __init__(self, model: nn.Module, schedule: NoiseSchedule) -> None:
+    def __init__(self, model: nn.Module, schedule: NoiseSchedule,
+                 prediction_type: PredictionType = "epsilon") -> None:
         super().__init__(schedule)
+        require_prediction_type(prediction_type)
+        if schedule.has_zero_terminal_snr and prediction_type == "epsilon":
+            raise ValueError(
+                "prediction_type must be 'v_prediction' or 'sample' for a zero-terminal-SNR "
+                "schedule (an eps-prediction says nothing about x0 at alpha_bar = 0), got "
+                "'epsilon'"
+            )
         self.model = model
+        self.prediction_type: PredictionType = prediction_type
 
     @property
     def num_timesteps(self) -> int:
@@ -55,7 +69,7 @@ class Diffusion(ModuleWithSchedule):
         t: Int[torch.Tensor, "batch"],
         conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, "batch *shape"]:
-        """The model's ε̂(x_t, t); ``conditioning`` is passed as keyword arguments, e.g.
+        """The model's output at (x_t, t) (ε̂ for an eps-model); ``conditioning`` is passed as keyword arguments, e.g.
         ``{"class_labels": labels}`` for a class-conditional U-Net."""
         eps_hat: torch.Tensor = self.model(x_t, t, **(conditioning or {}))
         return eps_hat
@@ -72,7 +86,8 @@ class Diffusion(ModuleWithSchedule):
         generator: torch.Generator | None = None,
         conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, ""]:
-        """SAMP-8: mean over all elements of (ε − model(x_t, t))², x_t = FWD-1(x0, ε, t).
+        """SAMP-8: mean over all elements of (target − model(x_t, t))², x_t = FWD-1(x0, ε, t),
+        target = ε, x0 or v by the prediction type (PARAM-3).
 
         t ~ U{0, …, T−1} per example and ε ~ N(0, I) are drawn, in that order, from ``generator``
         (None: torch's default generator of x0's device) when not given.
@@ -83,7 +98,9 @@ class Diffusion(ModuleWithSchedule):
                               device=x0.device)
         if eps is None:
             eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-        x_t, target = noised_sample_from_eps(self.schedule.alpha_bars, x0, eps, t)
+        x_t, _ = noised_sample_from_eps(self.schedule.alpha_bars, x0, eps, t)
+        alpha_bar = self.schedule.alpha_bars[t.to(self.schedule.device)]
+        target = prediction_target(alpha_bar, x0, eps, self.prediction_type)
         return functional.mse_loss(self.predict_noise(x_t, t, conditioning), target)
 
     def train_step(
@@ -117,7 +134,10 @@ class Diffusion(ModuleWithSchedule):
         ``conditioning`` (one entry per sample, e.g. ``{"class_labels": labels}``) is passed to
         the model at every step.
         ``sampler="ddim"`` visits ``steps`` timesteps (default 50, at most T) with noise level
-        ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T. ``seed`` seeds the one
+        ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T; ``"pndm"`` and
+        ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
+        ``eta`` and ``clip`` do not apply to them). A zero-terminal-SNR schedule samples with
+        trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
         is left as it is.
         """
@@ -134,13 +154,27 @@ class Diffusion(ModuleWithSchedule):
                     f"(it visits every timestep), got {steps}; use sampler='ddim' for fewer"
                 )
             return sample_ddpm(model, self.schedule, shape, generator=generator,
-                               clip=clip, dtype=self._sample_dtype(), progress=progress)
+                               clip=clip, dtype=self._sample_dtype(), progress=progress,
+                               prediction_type=self.prediction_type)
+        zero_snr = self.schedule.has_zero_terminal_snr
+        dtype, kind = self._sample_dtype(), self.prediction_type  # DPM-Solver++ is trailing
         if sampler == "ddim":
-            return sample_ddim(model, self.schedule, shape,
-                               steps=50 if steps is None else steps, eta=eta,
-                               generator=generator, clip=clip, dtype=self._sample_dtype(),
-                               progress=progress)
-        raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+            return sample_ddim(model, self.schedule, shape, steps=50 if steps is None else steps,
+                               eta=eta, clip=clip, spacing="trailing" if zero_snr else "leading",
+                               generator=generator, dtype=dtype, progress=progress,
+                               prediction_type=kind)
+        if sampler == "pndm":
+            return sample_pndm(model, self.schedule, shape, steps=50 if steps is None else steps,
+                               generator=generator, dtype=dtype, progress=progress,
+                               prediction_type=kind)
+        if sampler == "dpm_solver_pp":
+            return sample_dpm_solver_pp(model, self.schedule, shape,
+                                        steps=20 if steps is None else steps,
+                                        generator=generator, dtype=dtype, progress=progress,
+                                        prediction_type=kind)
+        raise ValueError(
+            f"sampler must be 'ddim', 'ddpm', 'pndm' or 'dpm_solver_pp', got {sampler!r}"
+        )
 
     sample = generate
 

@@ -14,7 +14,7 @@ from jaxtyping import Float, Float64, Int
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._batch import per_batch
 from specdiff.diffusion._validate import require_same_shape, require_tensor_values_in
-from specdiff.diffusion.api import Diffusion
+from specdiff.diffusion.api import Conditioning, Diffusion
 from specdiff.diffusion.forward import noised_sample_from_eps, predict_x0
 from specdiff.diffusion.reverse import _posterior_terms, ddpm_posterior
 from specdiff.spec._validate import require_int_at_least
@@ -32,20 +32,28 @@ def _float64(value: Scalar) -> torch.Tensor:
 def normal_kl(
     mean1: Scalar, logvar1: Scalar, mean2: Scalar, logvar2: Scalar
 ) -> Float64[torch.Tensor, "..."]:
-    """LIK-1: KL(N(m1, e^{lv1}) ‖ N(m2, e^{lv2})) = ½(−1 + lv2 − lv1 + e^{lv1−lv2} + (m1−m2)²e^{−lv2}).
+    """LIK-1: KL(N(m1, e^{lv1}) ‖ N(m2, e^{lv2})) = ½(−1 + lv2 − lv1 + e^{lv1−lv2} + (Δm)²e^{−lv2}).
 
-    Elementwise, broadcasting its arguments (tensors on one device); −1 − d + e^{d} is evaluated as
-    expm1(d) − d so that nearly equal variances give a small positive value, not rounding noise.
+    Δm = m1 − m2. Elementwise, broadcasting its arguments (tensors on one device); −1 − d + e^{d}
+    is evaluated as expm1(d) − d, d = lv1 − lv2, so that nearly equal variances give a small
+    positive value instead of rounding noise.
     """
     mean1, logvar1, mean2, logvar2 = (_float64(v) for v in (mean1, logvar1, mean2, logvar2))
     log_ratio = logvar1 - logvar2
     return 0.5 * (torch.expm1(log_ratio) - log_ratio + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
 
 
+def _standard_normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    """Φ(z) = erfc(−z/√2)/2. Not torch.special.ndtr: it computes (1 + erf)/2 on the CPU, which
+    loses all digits below Φ ≈ 1e-16 (ndtr(−10) = 0, and Φ(−5.8) is off by 1e-8 relative)."""
+    cdf: torch.Tensor = 0.5 * torch.special.erfc(-z / math.sqrt(2.0))
+    return cdf
+
+
 def _bin_probability(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
     """Φ(upper) − Φ(lower); a bin above the mean is measured from the upper tail (no 1 − Φ)."""
-    from_below = torch.special.ndtr(upper) - torch.special.ndtr(lower)
-    from_above = torch.special.ndtr(-lower) - torch.special.ndtr(-upper)
+    from_below = _standard_normal_cdf(upper) - _standard_normal_cdf(lower)
+    from_above = _standard_normal_cdf(-lower) - _standard_normal_cdf(-upper)
     return torch.where(lower > 0.0, from_above, from_below)
 
 
@@ -130,14 +138,16 @@ def bits_per_dim(
     timesteps: int | None = None,
     clip: bool = True,
     variance: Variance = "fixed_small",
+    conditioning: Conditioning | None = None,
 ) -> Float64[torch.Tensor, "batch"]:
-    """LIK-7: per-example bits/dim L_prior + Σ_{t=0}^{T−1} L_t (LIK-4, LIK-5), ε̂ = diffusion(x_t, t).
+    """LIK-7: per-example bits/dim L_prior + Σ_{t=0}^{T−1} L_t (LIK-4, LIK-5), ε̂ = model(x_t, t).
 
     ``timesteps`` None evaluates every L_t, each on its own x_t = FWD-1(x0, ε_t, t). An int K ≤ T
     gives the stratified estimate instead: {0, …, T−1} is cut into K contiguous strata S_k of
     near-equal size (``np.array_split``), and each example draws one t_k uniform in each S_k and
     adds |S_k|·L_{t_k}; E[|S_k|·L_{t_k}] = Σ_{t∈S_k} L_t, so the estimate is unbiased, and K = T is
-    the full bound. Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
+    the full bound. ``conditioning`` (e.g. ``{"class_labels": labels}``) goes to every model call.
+    Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
     t_k (one per example, only when |S_k| > 1), then ε of x0's shape. No gradients are tracked;
     the model's train/eval mode is left as it is.
     """
@@ -158,6 +168,6 @@ def bits_per_dim(
                 t = t + torch.randint(0, size, (batch,), generator=generator, device=device)
             eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=device)
             x_t, _ = noised_sample_from_eps(alpha_bars, x0, eps, t)
-            eps_hat = diffusion.predict_noise(x_t, t)
+            eps_hat = diffusion.predict_noise(x_t, t, conditioning)
             total = total + size * vlb_term(alpha_bars, t, x0, x_t, eps_hat, clip, variance)
     return total

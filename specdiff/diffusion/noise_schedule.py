@@ -18,6 +18,7 @@ from torch import nn
 from specdiff._typecheck import typechecked
 from specdiff.diffusion import schedules
 from specdiff.diffusion._posterior import posterior_coefficients
+from specdiff.spec import schedules as spec_schedules
 from specdiff.spec._validate import require_values_in
 
 
@@ -56,6 +57,28 @@ class NoiseSchedule:
         # The posterior divides by 1 − ᾱ_t and by ᾱ_{t−1}: ᾱ must not round to 0 or 1.
         require_values_in("alpha_bars", alpha_bars.numpy(), 0.0, 1.0, low_open=True,
                           high_open=True)
+        return cls._from_tables(betas64, alpha_bars)
+
+    @classmethod
+    @typechecked
+    def rescaled_to_zero_terminal_snr(
+        cls, betas: Float[torch.Tensor, "T"] | Float[np.ndarray, "T"]
+    ) -> "NoiseSchedule":
+        """SCHED-7, SCHED-8: the tables of β rescaled to zero terminal SNR (ᾱ_{T−1} = 0).
+
+        The one way to build a schedule with ᾱ = 0: only ᾱ_{T−1} is 0 (β_{T−1} = 1), every other
+        ᾱ_t stays in (0, 1). Its posterior at T−1 is finite (μ̃ = √ᾱ_{T−2}·x0, β̃ = 1 − ᾱ_{T−2});
+        samplers accept it with v- or x0-prediction only (ε says nothing about x0 at ᾱ = 0).
+        """
+        host = torch.as_tensor(betas).detach().to("cpu", torch.float64).numpy()
+        rescaled = spec_schedules.rescale_zero_terminal_snr(host)
+        alpha_bars = spec_schedules.alpha_bars_zero_terminal_snr(rescaled)
+        require_values_in("alpha_bars[:-1]", alpha_bars[:-1], 0.0, 1.0, low_open=True,
+                          high_open=True)
+        return cls._from_tables(torch.from_numpy(rescaled), torch.from_numpy(alpha_bars))
+
+    @classmethod
+    def _from_tables(cls, betas64: torch.Tensor, alpha_bars: torch.Tensor) -> "NoiseSchedule":
         posterior = posterior_coefficients(alpha_bars, torch.arange(betas64.shape[0]))
         return cls(
             betas=betas64,
@@ -92,6 +115,11 @@ class NoiseSchedule:
     def num_timesteps(self) -> int:
         """T."""
         return int(self.betas.shape[0])
+
+    @property
+    def has_zero_terminal_snr(self) -> bool:
+        """Whether ᾱ_{T−1} = 0 (built by :meth:`rescaled_to_zero_terminal_snr`)."""
+        return bool(self.alpha_bars[-1] == 0.0)
 
     @property
     def device(self) -> torch.device:

@@ -4,13 +4,32 @@ No torch, no randomness (every random draw is an argument), no I/O except the im
 Import these into your own property tests to check an implementation against the laws.
 """
 
+from specdiff.spec.autoencoder import (
+    AutoencoderLayout,
+    autoencoder_loss,
+    decoder,
+    downsampling_factor,
+    encoder,
+    gaussian_kl_standard_normal,
+    kl_single_sample_estimate,
+    latent_shape,
+    sample_latent,
+)
 from specdiff.spec.forward import (
     append_time_channel,
     noised_sample_from_eps,
     predict_eps,
     predict_x0,
 )
+from specdiff.spec.guidance import (
+    cfg_eps,
+)
 from specdiff.spec.images import encode_ppm, quantize_uint8, read_ppm, write_ppm
+from specdiff.spec.inpainting import (
+    forward_step,
+    inpaint_step,
+    repaint_levels,
+)
 from specdiff.spec.likelihood import (
     discretized_gaussian_log_likelihood,
     normal_kl,
@@ -33,6 +52,13 @@ from specdiff.spec.schedules import (
     linear_betas,
     sigmoid_betas,
 )
+from specdiff.spec.superres import (
+    SuperResolutionLayout,
+    downsample_image,
+    superres_input,
+    superres_unet,
+    upsample_image,
+)
 from specdiff.spec.timesteps import ddim_timesteps
 from specdiff.spec.unet import (
     UNetLayout,
@@ -49,12 +75,16 @@ from specdiff.spec.unet import (
 )
 
 __all__ = [
+    "AutoencoderLayout",
+    "SuperResolutionLayout",
     "UNetLayout",
     "alpha_bars",
     "alpha_bars_linear",
     "append_time_channel",
     "attention",
     "attention_weights",
+    "autoencoder_loss",
+    "cfg_eps",
     "conv2d_same",
     "cosine_betas",
     "ddim_prev",
@@ -63,12 +93,21 @@ __all__ = [
     "ddim_timesteps",
     "ddpm_posterior",
     "ddpm_prev",
+    "decoder",
     "discretized_gaussian_log_likelihood",
     "downsample",
+    "downsample_image",
+    "downsampling_factor",
     "encode_ppm",
+    "encoder",
     "eps_conv_net",
     "eps_residual_conv_net",
+    "forward_step",
+    "gaussian_kl_standard_normal",
     "group_norm",
+    "inpaint_step",
+    "kl_single_sample_estimate",
+    "latent_shape",
     "linear",
     "linear_beta",
     "linear_betas",
@@ -80,13 +119,18 @@ __all__ = [
     "quantize_uint8",
     "read_ppm",
     "relu",
+    "repaint_levels",
     "res_block",
     "residual_conv_block",
+    "sample_latent",
     "sigmoid_betas",
     "silu",
+    "superres_input",
+    "superres_unet",
     "timestep_embedding",
     "unet",
     "upsample",
+    "upsample_image",
     "vlb_term",
     "write_ppm",
 ]

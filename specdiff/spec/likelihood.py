@@ -1,4 +1,4 @@
-"""The variational bound on the negative log-likelihood, in bits per dimension (specs/likelihood.md).
+"""The variational bound on the negative log-likelihood in bits per dimension (specs/likelihood.md).
 
 As in Ho et al. 2020 and Nichol & Dhariwal 2021: −log p(x0) ≤ L_prior + Σ_{t=0}^{T−1} L_t, with
 L_t a Gaussian KL for t ≥ 1 and the discretized-Gaussian decoder's NLL at t = 0.
@@ -37,10 +37,11 @@ def normal_kl(
     mean2: float | Float[np.ndarray, "*shape3"],
     logvar2: float | Float[np.ndarray, "*shape4"],
 ) -> Float64[np.ndarray, "..."]:
-    """LIK-1: KL(N(m1, e^{lv1}) ‖ N(m2, e^{lv2})) = ½(−1 + lv2 − lv1 + e^{lv1−lv2} + (m1−m2)²e^{−lv2}).
+    """LIK-1: KL(N(m1, e^{lv1}) ‖ N(m2, e^{lv2})) = ½(−1 + lv2 − lv1 + e^{lv1−lv2} + (Δm)²e^{−lv2}).
 
-    Elementwise, broadcasting its arguments; −1 − d + e^{d} is evaluated as expm1(d) − d so that
-    nearly equal variances give a small positive value instead of rounding noise.
+    Δm = m1 − m2. Elementwise, broadcasting its arguments; −1 − d + e^{d} is evaluated as
+    expm1(d) − d, d = lv1 − lv2, so that nearly equal variances give a small positive value
+    instead of rounding noise.
     """
     arguments = {"mean1": mean1, "logvar1": logvar1, "mean2": mean2, "logvar2": logvar2}
     for name, value in arguments.items():
@@ -68,7 +69,7 @@ def _bin_probability(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     above = lower > 0.0
     from_below = _standard_normal_cdf(upper) - _standard_normal_cdf(lower)
     from_above = _standard_normal_cdf(-lower) - _standard_normal_cdf(-upper)
-    return np.where(above, from_above, from_below)
+    return np.asarray(np.where(above, from_above, from_below), dtype=np.float64)
 
 
 @typechecked

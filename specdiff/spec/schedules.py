@@ -129,3 +129,38 @@ def alpha_bars_linear(
 ) -> Float64[np.ndarray, "{T}"]:
     """SCHED-3: alpha_bars_linear(T, β0, β1) = alpha_bars(linear_betas(T, β0, β1))."""
     return alpha_bars(linear_betas(T, beta_start, beta_end))
+
+
+@typechecked
+def rescale_zero_terminal_snr(betas: Float[np.ndarray, "T"]) -> Float64[np.ndarray, "T"]:
+    """SCHED-7: √ᾱ' = (√ᾱ − √ᾱ_{T−1})·√ᾱ_0/(√ᾱ_0 − √ᾱ_{T−1}), β'_t = 1 − ᾱ'_t/ᾱ'_{t−1}: the
+    affine rescale of √ᾱ with ᾱ'_{T−1} = 0 (β'_{T−1} = 1) and √ᾱ'_0 = √ᾱ_0 (Lin et al. 2024)."""
+    bars = alpha_bars(betas)
+    if bars.shape[0] < 2 or not bars[0] > bars[-1]:
+        raise ValueError(
+            "betas must have T >= 2 entries with ᾱ_0 > ᾱ_{T-1} (the rescale divides by "
+            f"√ᾱ_0 − √ᾱ_(T-1)), got T = {bars.shape[0]}"
+        )
+    roots = np.sqrt(bars)
+    first, last = roots[0], roots[-1]
+    rescaled = (roots - last) * (first / (first - last))
+    rescaled_bars = rescaled**2
+    ratios = rescaled_bars[1:] / rescaled_bars[:-1]
+    rescaled_betas = np.concatenate([[1.0 - rescaled_bars[0]], 1.0 - ratios])
+    # A plateau of ᾱ (β below float64's resolution) would round a rescaled β to 0.
+    require_values_in("rescaled betas[:-1]", rescaled_betas[:-1], 0.0, 1.0, low_open=True,
+                      high_open=True)
+    return np.asarray(rescaled_betas, dtype=np.float64)
+
+
+@typechecked
+def alpha_bars_zero_terminal_snr(betas: Float[np.ndarray, "T"]) -> Float64[np.ndarray, "T"]:
+    """SCHED-8: ᾱ_t = ∏_{s≤t} (1 − β_s) for t < T−1 (SCHED-2) and ᾱ_{T−1} = 0 exactly, for
+    β_{T−1} = 1 and β_t ∈ (0, 1) otherwise: the one schedule shape allowed to reach ᾱ = 0."""
+    require_ndim("betas", betas, 1, "T")
+    if betas.shape[0] < 2 or betas[-1] != 1.0:
+        raise ValueError(
+            "betas must have T >= 2 entries and end with β_(T-1) = 1 (zero terminal SNR), "
+            f"got T = {betas.shape[0]}, last {betas[-1] if betas.shape[0] else None!r}"
+        )
+    return np.concatenate([alpha_bars(betas[:-1]), [0.0]])

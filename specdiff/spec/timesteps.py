@@ -3,10 +3,15 @@
 from typing import Literal
 
 import numpy as np
-from jaxtyping import Int64
+from jaxtyping import Float, Int64
 
 from specdiff._typecheck import typechecked
-from specdiff.spec._validate import require_int_at_least
+from specdiff.spec._validate import (
+    require_int_at_least,
+    require_ndim,
+    require_real_in,
+    require_values_in,
+)
 
 Spacing = Literal["leading", "trailing", "linspace"]
 
@@ -40,3 +45,30 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
         )
     descending: np.ndarray = np.ascontiguousarray(ascending[::-1], dtype=np.int64)
     return descending
+
+
+@typechecked
+def karras_timesteps(
+    alpha_bars: Float[np.ndarray, "T"], num_steps: int, rho: float = 7.0
+) -> Int64[np.ndarray, "m"]:
+    """TS-5: σ_k = (σ_max^{1/ρ} + k/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, k < n, σ_t = √((1−ᾱ_t)/ᾱ_t),
+    σ_max = σ_{T−1}, σ_min = σ_0 (Karras et al. 2022); each σ_k maps to the t interpolated
+    linearly in log σ between integer timesteps, rounded half up; repeats are dropped."""
+    require_ndim("alpha_bars", alpha_bars, 1, "T")
+    require_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    T = alpha_bars.shape[0]
+    require_int_at_least("num_steps", num_steps, 2)
+    if num_steps > T:
+        raise ValueError(f"num_steps must be in [2, T] = [2, {T}], got {num_steps}")
+    require_real_in("rho", rho, 0.0, 1e3, low_open=True)
+    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
+    if not np.all(np.diff(log_sigmas) > 0.0):
+        raise ValueError("alpha_bars must be strictly decreasing for Karras timesteps")
+    ramp = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
+    low, high = np.exp(log_sigmas[0]) ** (1.0 / rho), np.exp(log_sigmas[-1]) ** (1.0 / rho)
+    sigmas = (high + ramp * (low - high)) ** rho
+    fractional = np.interp(np.log(sigmas), log_sigmas, np.arange(T, dtype=np.float64))
+    rounded = np.floor(fractional + 0.5).astype(np.int64)
+    _, first = np.unique(rounded, return_index=True)
+    kept: np.ndarray = np.ascontiguousarray(rounded[np.sort(first)], dtype=np.int64)
+    return kept

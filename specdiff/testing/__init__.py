@@ -3,6 +3,20 @@
 Requires the ``dev`` extra (hypothesis). Users check their own implementations with these.
 """
 
+from specdiff.testing.affine_law import (
+    AffineStep,
+    affine_gaussian_law,
+    assert_gaussian_moments,
+)
+from specdiff.testing.autoencoders import (
+    autoencoder_configs,
+    autoencoder_configs_with_image_shapes,
+    autoencoder_image_shapes,
+)
+from specdiff.testing.conditional_oracles import (
+    CorrelatedGaussianOracle,
+    NullClassMixtureOracle,
+)
 from specdiff.testing.oracles import GaussianMixtureOracle, GaussianOracle
 from specdiff.testing.strategies import (
     ALPHA_BAR_MAX,
@@ -29,16 +43,24 @@ __all__ = [
     "ALPHA_BAR_MAX",
     "ALPHA_BAR_MIN",
     "POLICY",
+    "AffineStep",
+    "CorrelatedGaussianOracle",
     "GaussianMixtureOracle",
     "GaussianOracle",
     "Kind",
     "LinearSchedule",
     "NCHWShape",
+    "NullClassMixtureOracle",
     "Tolerance",
+    "affine_gaussian_law",
     "alpha_bar_arrays",
     "alpha_bar_pairs",
     "alpha_bar_values",
     "assert_close_to_spec",
+    "assert_gaussian_moments",
+    "autoencoder_configs",
+    "autoencoder_configs_with_image_shapes",
+    "autoencoder_image_shapes",
     "batched_timesteps",
     "beta_arrays",
     "betas_values",

@@ -6,31 +6,16 @@ run folder always records the same identity (model, schedule, data, image shape)
 """
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from specdiff.data import ImageDataset, load_cifar10, load_digits, load_image_folder
+from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion
 from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint_info
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import build_model, build_schedule, model_record, schedule_record
 from specdiff.train.trainer import Trainer, TrainResult
-
-
-def load_dataset(spec: str, image_size: int | None = None, split: str = "train") -> ImageDataset:
-    """``digits``, ``cifar10:PATH`` or ``images:PATH`` (a folder of PNG/JPEG files).
-
-    ``split`` is "train" or "test" (digits: DATA-2's split; CIFAR-10: its files; image folders
-    have no split and are used whole).
-    """
-    kind, _, path = spec.partition(":")
-    if kind == "digits" and not path:
-        return load_digits(image_size or 16, split=split)
-    if kind == "cifar10" and path:
-        return load_cifar10(path, split=split)
-    if kind == "images" and path:
-        return load_image_folder(path, size=image_size)
-    raise ValueError(f"data must be 'digits', 'cifar10:PATH' or 'images:PATH', got {spec!r}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,14 +51,14 @@ def train_run(
     if latest_checkpoint(out) is not None and not resume:
         raise ValueError(f"out folder {out} already holds checkpoints: resume that run, or "
                          f"choose another folder (nothing was overwritten)")
-    dataset = load_dataset(data, image_size)
+    dataset = load_split(data, "train", image_size)
     if config.class_conditional and not dataset.has_labels:
         raise ValueError(f"class-conditional training needs labels, and {data} has none")
     num_classes = len(dataset.class_names) if config.class_conditional else None
     record = model_record(model, dataset.image_shape, timesteps, num_classes)
     schedule_description = schedule_record(schedule, timesteps)
     identity = {"model": record, "schedule": schedule_description, "data": data,
-                "image_shape": list(dataset.image_shape)}
+                "image_size": image_size, "image_shape": list(dataset.image_shape)}
     diffusion = Diffusion(build_model(record, config.seed), build_schedule(schedule_description))
     trainer = Trainer(diffusion, dataset, config, out, identity=identity,
                       device=resolve_device(device), progress=progress)
@@ -86,7 +71,7 @@ def train_run(
 
 
 def load_for_sampling(run_dir: str | Path, device: torch.device | str = "cpu"
-                      ) -> tuple[Diffusion, dict[str, object]]:
+                      ) -> tuple[Diffusion, dict[str, Any]]:
     """The run's latest checkpoint as a Diffusion in eval mode whose model holds the EMA weights,
     and the run's recorded identity."""
     info = read_checkpoint_info(run_dir)

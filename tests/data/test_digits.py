@@ -30,7 +30,7 @@ def test_digits_splits_partition_the_data_in_order() -> None:
     assert (len(train), len(test)) == (1500, 297)
     np.testing.assert_array_equal(np.concatenate([train.images, test.images]), whole.images)
     np.testing.assert_array_equal(np.concatenate([train.labels, test.labels]), whole.labels)
-    with pytest.raises(ValueError, match="^split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be one of"):
         load_digits(8, "validation")
 
 

@@ -1,0 +1,104 @@
+"""Torch mirrors of the fast solvers' steps (specs/solvers.md): DDIM from a prediction pair,
+PNDM/PLMS and DPM-Solver++(2M). Step scalars are Python floats (float64), rounded once to the
+samples' dtype; the history of earlier model outputs is an explicit argument.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float
+
+from specdiff._typecheck import typechecked
+from specdiff.diffusion._validate import require_same_shape
+from specdiff.diffusion.reverse import ddim_step
+from specdiff.spec._validate import require_real_in
+from specdiff.spec.solvers import PLMS_WEIGHTS, ddim_sigma_extended
+
+
+@typechecked
+def ddim_step_from_prediction(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x0_hat: Float[torch.Tensor, "batch *shape"],
+    eps_hat: Float[torch.Tensor, "batch *shape"],
+    eta: float,
+    z: Float[torch.Tensor, "batch *shape"] | None,
+) -> Float[torch.Tensor, "batch *shape"]:
+    """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
+    (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
+    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    require_same_shape("eps_hat", eps_hat, "x0_hat", x0_hat)
+    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
+    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+    x_prev = math.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
+    if sigma > 0.0:
+        if z is None:
+            raise ValueError(f"z must be given when sigma > 0 (eta = {eta}), got None")
+        require_same_shape("z", z, "x0_hat", x0_hat)
+        x_prev = x_prev + sigma * z
+    return x_prev
+
+
+@typechecked
+def plms_eps(
+    eps_history: Sequence[Float[torch.Tensor, "batch *shape"]],
+) -> Float[torch.Tensor, "batch *shape"]:
+    """SOLV-2: ε' = Σ_j w_j·ε̂_j over the last n = min(len, 4) ε̂ (oldest first), with the
+    Adams–Bashforth weights w = (1), (−1, 3)/2, (5, −16, 23)/12, (−9, 37, −59, 55)/24."""
+    if not eps_history:
+        raise ValueError("eps_history must hold at least one eps_hat, got none")
+    recent = list(eps_history)[-4:]
+    weights = PLMS_WEIGHTS[len(recent)]
+    combined = weights[0] * recent[0]
+    for weight, eps_hat in zip(weights[1:], recent[1:], strict=True):
+        require_same_shape("eps_history", eps_hat, "eps_history[0]", recent[0])
+        combined = combined + weight * eps_hat
+    return combined
+
+
+@typechecked
+def pndm_step(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x_t: Float[torch.Tensor, "batch *shape"],
+    eps_history: Sequence[Float[torch.Tensor, "batch *shape"]],
+) -> Float[torch.Tensor, "batch *shape"]:
+    """SOLV-3: x_prev = ddim_step(ᾱ_prev, ᾱ, x_t, plms_eps(eps_history), η = 0, clip = False)."""
+    return ddim_step(alpha_bar_prev, alpha_bar, x_t, plms_eps(eps_history), 0.0, None, False)
+
+
+def _log_snr_root(alpha_bar: float) -> float:
+    """λ = log(α/σ) = ½·log(ᾱ/(1 − ᾱ))."""
+    return 0.5 * math.log(alpha_bar / (1.0 - alpha_bar))
+
+
+@typechecked
+def dpm_solver_pp_step(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x_t: Float[torch.Tensor, "batch *shape"],
+    x0_hat: Float[torch.Tensor, "batch *shape"],
+    previous: tuple[float, Float[torch.Tensor, "batch *shape"]] | None,
+) -> Float[torch.Tensor, "batch *shape"]:
+    """SOLV-4: x_prev = (σ_prev/σ)·x_t + α_prev·(1 − e^{−h})·(D0 + D1/2), α = √ᾱ, σ = √(1 − ᾱ),
+    e^{−h} = σ_prev·α/(α_prev·σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
+    (ᾱ_last, x̂0_last), h_last = λ − λ_last, λ = log(α/σ)) or D1 = 0 for first order (None)."""
+    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
+    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0, low_open=True)
+    require_same_shape("x0_hat", x0_hat, "x_t", x_t)
+    alpha, sigma = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
+    alpha_prev, sigma_prev = math.sqrt(alpha_bar_prev), math.sqrt(1.0 - alpha_bar_prev)
+    decay = sigma_prev * alpha / (alpha_prev * sigma)  # e^{−h}, finite at ᾱ = 0 and ᾱ_prev = 1
+    data_term = x0_hat
+    if previous is not None:
+        alpha_bar_last, x0_last = previous
+        require_real_in("previous alpha_bar", alpha_bar_last, 0.0, alpha_bar, low_open=True,
+                        high_open=True)
+        require_real_in("alpha_bar_prev (with previous)", alpha_bar_prev, alpha_bar, 1.0,
+                        low_open=True, high_open=True)
+        require_same_shape("previous x0_hat", x0_last, "x_t", x_t)
+        lam, lam_prev = _log_snr_root(alpha_bar), _log_snr_root(alpha_bar_prev)
+        ratio = (lam_prev - lam) / (lam - _log_snr_root(alpha_bar_last))  # h/h_last = 1/r
+        data_term = x0_hat + (0.5 * ratio) * (x0_hat - x0_last)
+    return (sigma_prev / sigma) * x_t + (alpha_prev * (1.0 - decay)) * data_term

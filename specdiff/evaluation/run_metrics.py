@@ -1,0 +1,140 @@
+"""``specdiff evaluate``: held-out loss, bits/dim and sample statistics of a trained run.
+
+Every number is reproducible from ``seed``: each metric seeds its own generator from it, so
+adding or skipping one metric never changes another.
+"""
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from specdiff.data import ImageDataset, uint8_to_unit_range
+from specdiff.data.splits import load_split
+from specdiff.diffusion import Diffusion, bits_per_dim
+from specdiff.evaluation.digits_classifier import fit_digits_classifier
+from specdiff.spec.reverse import Variance
+
+SAMPLER_STEPS = 50  # DDIM steps of the samples whose statistics are reported (at most T)
+# The reverse variance of the bound: the one the DDPM sampler uses by default (REV-9).
+VLB_VARIANCE: Variance = "fixed_small"
+
+
+def _batches(images: torch.Tensor, batch_size: int, device: torch.device
+             ) -> list[torch.Tensor]:
+    chunks = torch.split(images, batch_size)
+    return [uint8_to_unit_range(chunk).to(device) for chunk in chunks]
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def held_out_loss(diffusion: Diffusion, batches: list[torch.Tensor], seed: int) -> float:
+    """SAMP-8's eps-MSE per element, averaged over every held-out element, with t and ε drawn
+    from one generator seeded with ``seed``."""
+    generator = _generator(seed, batches[0].device)
+    with torch.no_grad():
+        losses = [float(diffusion.compute_loss(x0, generator=generator)) * x0.numel()
+                  for x0 in batches]
+    return sum(losses) / sum(x0.numel() for x0 in batches)
+
+
+def held_out_bits_per_dim(diffusion: Diffusion, batches: list[torch.Tensor], seed: int,
+                          timesteps: int | None) -> torch.Tensor:
+    """LIK-7 per held-out example (the full bound, or its K-strata estimate)."""
+    generator = _generator(seed, batches[0].device)
+    return torch.cat([bits_per_dim(diffusion, x0, generator=generator, timesteps=timesteps,
+                                   variance=VLB_VARIANCE) for x0 in batches]).cpu()
+
+
+def generate_samples(diffusion: Diffusion, count: int, image_shape: tuple[int, ...],
+                     batch_size: int, seed: int) -> torch.Tensor:
+    """``count`` DDIM samples (η = 0, SAMPLER_STEPS steps), batch i seeded with seed + i."""
+    steps = min(SAMPLER_STEPS, diffusion.num_timesteps)
+    sizes = [min(batch_size, count - start) for start in range(0, count, batch_size)]
+    return torch.cat([diffusion.generate((size, *image_shape), steps=steps, seed=seed + index)
+                      .cpu() for index, size in enumerate(sizes)])
+
+
+def _statistics(images: torch.Tensor) -> dict[str, float]:
+    values = images.to(torch.float64)
+    return {"mean": float(values.mean()), "std": float(values.std())}
+
+
+def digits_scores(samples: torch.Tensor, held_out: ImageDataset) -> dict[str, Any]:
+    """The digits classifier on the samples (confidence, predicted classes) and, as the
+    reference, on the held-out digits (accuracy, confidence)."""
+    classifier = fit_digits_classifier()
+    sample_probabilities = classifier.predict_proba(samples)
+    real = uint8_to_unit_range(held_out.images)
+    return {
+        "classifier": "logistic regression on the 8x8 digits training split",
+        "sample_confidence": float(sample_probabilities.max(axis=1).mean()),
+        "sample_class_counts": np.bincount(sample_probabilities.argmax(axis=1),
+                                           minlength=10).tolist(),
+        "held_out_accuracy": classifier.accuracy(real, held_out.labels),
+        "held_out_confidence": float(classifier.predict_proba(real).max(axis=1).mean()),
+    }
+
+
+def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int,
+                 vlb_timesteps: int | None, batch_size: int, seed: int) -> dict[str, Any]:
+    """The metrics of a run loaded with ``load_for_sampling``: on the first ``n_samples``
+    held-out images, the test loss and bits/dim; on ``n_samples`` generated samples, pixel
+    statistics against the same held-out images (and, for digits, classifier scores)."""
+    for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
+        if value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value}")
+    image_shape = tuple(config["image_shape"])
+    held_out = load_split(config["data"], "held_out", config["image_size"])
+    count = min(n_samples, len(held_out))
+    held_out = ImageDataset(held_out.images[:count],
+                            held_out.labels[:count] if held_out.has_labels else None,
+                            held_out.class_names)
+    device = diffusion.schedule.device
+    batches = _batches(held_out.images, batch_size, device)
+    bpd = held_out_bits_per_dim(diffusion, batches, seed, vlb_timesteps)
+    samples = generate_samples(diffusion, n_samples, image_shape, batch_size, seed)
+    metrics: dict[str, Any] = {
+        "data": config["data"],
+        "held_out_examples": count,
+        "seed": seed,
+        "test_loss": held_out_loss(diffusion, batches, seed),
+        "bits_per_dim": float(bpd.mean()),
+        "bits_per_dim_stderr": float(bpd.std()) / math.sqrt(count) if count > 1 else None,
+        "vlb": {"timesteps": vlb_timesteps or diffusion.num_timesteps,
+                "estimator": "full" if vlb_timesteps in (None, diffusion.num_timesteps)
+                else "stratified", "variance": VLB_VARIANCE, "clip": True},
+        "samples": {"count": n_samples, "sampler": "ddim", "eta": 0.0,
+                    "steps": min(SAMPLER_STEPS, diffusion.num_timesteps),
+                    **_statistics(samples)},
+        "held_out_pixels": _statistics(uint8_to_unit_range(held_out.images)),
+    }
+    if config["data"] == "digits":
+        metrics["digits"] = digits_scores(samples, held_out)
+    return metrics
+
+
+def write_json_atomic(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:
+    """Write ``values`` as JSON via a temp file in the same folder, fsync, rename: a reader sees
+    the old file or the new one, never a partial one."""
+    target = Path(path)
+    text = json.dumps(values, indent=2, allow_nan=False) + "\n"  # NaN is not JSON: fail first
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,180 @@
+"""U-Net weights to and from diffusers' ``UNet2DModel`` (specs/interop.md, INTEROP-1 … 3).
+
+``diffusers_config_for(config)`` gives the ``UNet2DModel`` keyword arguments under which the
+diffusers model computes the same function as ``UNet(config)``; the state-dict functions rename
+keys (a table, ``_diffusers_keys``) and copy tensors unchanged, so a round trip is bit-exact.
+Only :func:`unet_to_diffusers` needs diffusers installed; it is imported there, never at import
+time of specdiff. Nothing here downloads: build the diffusers model from its config.
+"""
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from specdiff.interop._diffusers_keys import diffusers_key
+from specdiff.nn.unet import UNet
+from specdiff.nn.unet_config import UNetConfig
+
+DiffusersSource = nn.Module | Mapping[str, torch.Tensor]
+
+# UNet2DModel arguments that are the same for every UNetConfig, each at the value that makes
+# diffusers compute our laws (specs/nets.md).
+_FIXED_ARGUMENTS: dict[str, Any] = {
+    # NET-7: sines first, f_i = 10000^(−i/(d/2 − 1)), i.e. a frequency shift of 1.
+    "time_embedding_type": "positional",
+    "flip_sin_to_cos": False,
+    "freq_shift": 1,
+    # NET-14: a stride-2 conv with zero padding 1 on every side. google/ddpm-cifar10-32 has
+    # downsample_padding = 0, TF's "SAME" (pads bottom and right only): a different function.
+    "downsample_padding": 1,
+    "downsample_type": "conv",
+    "upsample_type": "conv",
+    # NET-11, NET-13, NET-16: SiLU; time added (not scale-shift); no rescaling; mid attention.
+    "act_fn": "silu",
+    "resnet_time_scale_shift": "default",
+    "mid_block_scale_factor": 1,
+    "center_input_sample": False,
+    "add_attention": True,
+    "attn_norm_num_groups": None,
+    "class_embed_type": None,
+}
+
+
+def _attention_head_dim(config: UNetConfig) -> int | None:
+    """diffusers has one head width for all attention blocks (None: one head of the block's
+    width); ours has one head count, so more than one head needs equal widths wherever
+    attention is (the attention levels and the middle)."""
+    if config.attention_heads == 1:
+        return None
+    levels = range(len(config.channel_mults))
+    widths = {config.level_channels(level) for level in levels if config.has_attention(level)}
+    widths.add(config.level_channels(levels[-1]))
+    head_widths = sorted(width // config.attention_heads for width in widths)
+    if len(head_widths) > 1:
+        raise ValueError(
+            f"attention_heads must be 1, or divide every attention width into heads of one "
+            f"width (diffusers' attention_head_dim is one number), got attention_heads = "
+            f"{config.attention_heads} and head widths {head_widths}"
+        )
+    return head_widths[0]
+
+
+def diffusers_config_for(config: UNetConfig) -> dict[str, Any]:
+    """INTEROP-1: ``UNet2DModel(**diffusers_config_for(config))`` computes ``UNet(config)``'s
+    function (eval mode) with the parameters ``state_dict_to_diffusers`` gives it."""
+    levels = range(len(config.channel_mults))
+
+    def block_type(level: int, direction: str) -> str:
+        return f"{'Attn' if config.has_attention(level) else ''}{direction}Block2D"
+
+    return {
+        "sample_size": config.image_size,
+        "in_channels": config.data_channels,
+        "out_channels": config.data_channels,
+        "block_out_channels": tuple(config.level_channels(level) for level in levels),
+        "down_block_types": tuple(block_type(level, "Down") for level in levels),
+        "up_block_types": tuple(block_type(level, "Up") for level in reversed(levels)),
+        "layers_per_block": config.num_res_blocks,
+        "attention_head_dim": _attention_head_dim(config),
+        "norm_num_groups": config.norm_groups,
+        "norm_eps": config.norm_eps,
+        "dropout": config.dropout,
+        # Our row num_classes is the null class of classifier-free guidance.
+        "num_class_embeds": None if config.num_classes is None else config.num_classes + 1,
+        **_FIXED_ARGUMENTS,
+    }
+
+
+def _key_table(config: UNetConfig) -> dict[str, tuple[str, torch.Size]]:
+    """Our key → (diffusers key, shape), read off a parameter-free (meta) ``UNet(config)``."""
+    with torch.device("meta"):
+        shapes = {key: value.shape for key, value in UNet(config).state_dict().items()}
+    num_levels = len(config.channel_mults)
+    return {key: (diffusers_key(key, num_levels), shape) for key, shape in shapes.items()}
+
+
+def _require_same_keys(name: str, given: set[str], expected: set[str]) -> None:
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"{name} must have exactly the keys of the config's layout: missing "
+            f"{len(missing)} {missing[:5]}, unexpected {len(unexpected)} {unexpected[:5]}"
+        )
+
+
+def _normalized(value: Any) -> Any:
+    # diffusers stores tuples from its config.json as lists.
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _require_matching_config(model: nn.Module, config: UNetConfig) -> None:
+    """A model carries its config: refuse one that computes another function (INTEROP-1)."""
+    model_config = getattr(model, "config", {})
+    mismatched = {
+        key: (model_config.get(key), value)
+        for key, value in diffusers_config_for(config).items()
+        if _normalized(model_config.get(key)) != _normalized(value)
+    }
+    if mismatched:
+        details = ", ".join(f"{key}: model {got!r}, needed {needed!r}"
+                            for key, (got, needed) in mismatched.items())
+        raise ValueError(
+            f"the diffusers model's config must be diffusers_config_for(config) to compute the "
+            f"same function, got {details} (a bare state dict is converted without this check)"
+        )
+
+
+def state_dict_from_diffusers(source: DiffusersSource, config: UNetConfig
+                              ) -> dict[str, torch.Tensor]:
+    """INTEROP-2: our ``state_dict`` for ``config`` from a ``UNet2DModel`` (whose config is
+    checked against ``diffusers_config_for(config)``) or from its ``state_dict``. Tensors are
+    copied with their dtype and device."""
+    if isinstance(source, nn.Module):
+        _require_matching_config(source, config)
+        source = source.state_dict()
+    table = _key_table(config)
+    _require_same_keys("the diffusers state dict", set(source),
+                       {theirs for theirs, _ in table.values()})
+    converted = {}
+    for ours, (theirs, shape) in table.items():
+        tensor = source[theirs]
+        if tensor.shape != shape:
+            raise ValueError(f"{theirs} must have shape {tuple(shape)} (our {ours}), got "
+                             f"{tuple(tensor.shape)}")
+        converted[ours] = tensor.detach().clone()
+    return converted
+
+
+def state_dict_to_diffusers(unet: UNet) -> dict[str, torch.Tensor]:
+    """INTEROP-2: ``unet``'s parameters under diffusers' ``UNet2DModel`` keys (copies)."""
+    table = _key_table(unet.config)
+    state = unet.state_dict()
+    _require_same_keys("the U-Net's state dict", set(state), set(table))
+    return {table[key][0]: value.detach().clone() for key, value in state.items()}
+
+
+def unet_from_diffusers(source: DiffusersSource, config: UNetConfig) -> UNet:
+    """INTEROP-1: ``UNet(config)`` holding the diffusers weights, in their dtype and device."""
+    state = state_dict_from_diffusers(source, config)
+    with torch.device("meta"):  # no random initialization of parameters about to be replaced
+        unet = UNet(config)
+    unet.load_state_dict(state, assign=True)
+    return unet
+
+
+def unet_to_diffusers(unet: UNet) -> nn.Module:
+    """INTEROP-1: a diffusers ``UNet2DModel`` computing ``unet``'s function (needs diffusers)."""
+    try:
+        # importlib, so that the type checker sees the same Any with or without diffusers.
+        diffusers = importlib.import_module("diffusers")
+    except ImportError as error:
+        raise ImportError(
+            "unet_to_diffusers needs diffusers: pip install specdiff[interop]"
+        ) from error
+    model: nn.Module = diffusers.UNet2DModel(**diffusers_config_for(unet.config))
+    model.load_state_dict(state_dict_to_diffusers(unet))
+    first = next(unet.parameters())
+    return model.to(device=first.device, dtype=first.dtype).train(unet.training)

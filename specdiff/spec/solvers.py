@@ -1,0 +1,134 @@
+"""Fast solvers of the reverse process: DDIM from a prediction pair, PNDM/PLMS and DPM-Solver++(2M)
+(specs/solvers.md).
+
+Multistep solvers reuse earlier model outputs; here that history is an explicit argument (the
+previous ε̂ or x̂0, newest last), never state kept between calls.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from jaxtyping import Float, Float64
+
+from specdiff._typecheck import typechecked
+from specdiff.spec._validate import require_finite, require_real_in
+from specdiff.spec.reverse import ddim_sigma, ddim_step
+
+# Adams–Bashforth weights of the last 1, 2, 3, 4 ε̂ (oldest first), as in Liu et al. 2022, eq. 12.
+PLMS_WEIGHTS: dict[int, tuple[float, ...]] = {
+    1: (1.0,),
+    2: (-1.0 / 2.0, 3.0 / 2.0),
+    3: (5.0 / 12.0, -16.0 / 12.0, 23.0 / 12.0),
+    4: (-9.0 / 24.0, 37.0 / 24.0, -59.0 / 24.0, 55.0 / 24.0),
+}
+
+
+def ddim_sigma_extended(alpha_bar_prev: float, alpha_bar: float, eta: float) -> float:
+    """SOLV-1: σ = ddim_sigma(ᾱ_prev, ᾱ, η) (REV-5) for ᾱ > 0, and its limit η·√(1 − ᾱ_prev) at
+    ᾱ = 0 (zero terminal SNR), where REV-5's formula would divide by 1 − ᾱ = 1 and ᾱ_prev."""
+    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
+    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0)
+    require_real_in("eta", eta, 0.0, 1.0)
+    if alpha_bar > 0.0:
+        return ddim_sigma(alpha_bar_prev, alpha_bar, eta)
+    return eta * float(np.sqrt(1.0 - alpha_bar_prev))
+
+
+@typechecked
+def ddim_step_from_prediction(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x0_hat: Float[np.ndarray, "batch *shape"],
+    eps_hat: Float[np.ndarray, "batch *shape"],
+    eta: float,
+    z: Float[np.ndarray, "batch *shape"] | None,
+) -> Float64[np.ndarray, "batch *shape"]:
+    """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
+    (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
+    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    require_finite("x0_hat", x0_hat)
+    require_finite("eps_hat", eps_hat)
+    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
+    direction = np.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+    x_prev = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
+    if sigma > 0.0:
+        if z is None:
+            raise ValueError(f"z must be given when sigma > 0 (eta = {eta}), got None")
+        require_finite("z", z)
+        x_prev = x_prev + sigma * z
+    return np.asarray(x_prev, dtype=np.float64)
+
+
+@typechecked
+def plms_eps(
+    eps_history: Sequence[Float[np.ndarray, "batch *shape"]],
+) -> Float64[np.ndarray, "batch *shape"]:
+    """SOLV-2: ε' = Σ_j w_j·ε̂_j over the last n = min(len, 4) ε̂ (oldest first), with the
+    Adams–Bashforth weights w = (1), (−1, 3)/2, (5, −16, 23)/12, (−9, 37, −59, 55)/24."""
+    if not eps_history:
+        raise ValueError("eps_history must hold at least one eps_hat, got none")
+    recent = list(eps_history)[-4:]
+    for eps_hat in recent:
+        require_finite("eps_history", eps_hat)
+    weights = PLMS_WEIGHTS[len(recent)]
+    return np.asarray(sum(w * e for w, e in zip(weights, recent, strict=True)), dtype=np.float64)
+
+
+@typechecked
+def pndm_step(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x_t: Float[np.ndarray, "batch *shape"],
+    eps_history: Sequence[Float[np.ndarray, "batch *shape"]],
+) -> Float64[np.ndarray, "batch *shape"]:
+    """SOLV-3: x_prev = φ(x_t, ε') with ε' = plms_eps(eps_history) (SOLV-2) and the transfer
+    φ = ddim_step(ᾱ_prev, ᾱ, x_t, ε', η = 0, clip = False) (Liu et al. 2022, eq. 11 = DDIM)."""
+    return ddim_step(alpha_bar_prev, alpha_bar, x_t, plms_eps(eps_history), 0.0, None, False)
+
+
+def _log_snr_root(alpha_bar: float) -> float:
+    """λ = log(α/σ) = ½·log(ᾱ/(1 − ᾱ)), the half log-SNR DPM-Solver steps in."""
+    return 0.5 * float(np.log(alpha_bar / (1.0 - alpha_bar)))
+
+
+@typechecked
+def dpm_solver_pp_step(
+    alpha_bar_prev: float,
+    alpha_bar: float,
+    x_t: Float[np.ndarray, "batch *shape"],
+    x0_hat: Float[np.ndarray, "batch *shape"],
+    previous: tuple[float, Float[np.ndarray, "batch *shape"]] | None,
+) -> Float64[np.ndarray, "batch *shape"]:
+    """SOLV-4: x_prev = (σ_prev/σ)·x_t + α_prev·(1 − e^{−h})·(D0 + D1/2), α = √ᾱ, σ = √(1 − ᾱ),
+    e^{−h} = σ_prev·α/(α_prev·σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
+    (ᾱ_last, x̂0_last), h_last = λ − λ_last, λ = log(α/σ)) or D1 = 0 for first order (None)."""
+    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
+    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0, low_open=True)
+    require_finite("x_t", x_t)
+    require_finite("x0_hat", x0_hat)
+    alpha, sigma = np.sqrt(alpha_bar), np.sqrt(1.0 - alpha_bar)
+    alpha_prev, sigma_prev = np.sqrt(alpha_bar_prev), np.sqrt(1.0 - alpha_bar_prev)
+    decay = sigma_prev * alpha / (alpha_prev * sigma)  # e^{−h}, finite at ᾱ = 0 and ᾱ_prev = 1
+    data_term = np.asarray(x0_hat, dtype=np.float64)
+    if previous is not None:
+        alpha_bar_last, x0_last = previous
+        # 2M needs finite log-SNR steps on both sides: h_last > 0 and h < ∞.
+        require_real_in("previous alpha_bar", alpha_bar_last, 0.0, alpha_bar, low_open=True,
+                        high_open=True)
+        require_real_in("alpha_bar_prev (with previous)", alpha_bar_prev, alpha_bar, 1.0,
+                        low_open=True, high_open=True)
+        require_finite("previous x0_hat", x0_last)
+        lam, lam_prev = _log_snr_root(alpha_bar), _log_snr_root(alpha_bar_prev)
+        ratio = (lam_prev - lam) / (lam - _log_snr_root(alpha_bar_last))  # h/h_last = 1/r
+        data_term = data_term + 0.5 * ratio * (x0_hat - x0_last)
+    x_prev = (sigma_prev / sigma) * x_t + alpha_prev * (1.0 - decay) * data_term
+    return np.asarray(x_prev, dtype=np.float64)
+
+
+def dpm_solver_pp_orders(visited_alpha_bars: Sequence[float]) -> list[int]:
+    """SOLV-5: the order (1 or 2) of each DPM-Solver++(2M) step over the visited ᾱ (decreasing t,
+    landing on ᾱ = 1 after the last): 1 for the first step (no history), for the last (it lands
+    on σ = 0, h = ∞: diffusers' lower_order_final, here at every step count) and for a step whose
+    history point has ᾱ = 0 (h_last = ∞); 2 otherwise."""
+    n = len(visited_alpha_bars)
+    return [1 if i in (0, n - 1) or visited_alpha_bars[i - 1] == 0.0 else 2 for i in range(n)]

@@ -1,0 +1,56 @@
+"""`specdiff evaluate` end to end on a tiny run: metrics.json, its keys and its values."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from specdiff.cli import main
+
+TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
+        "--batch-size", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("evaluate") / "run"
+    assert main(["train", *TINY, "--steps", "3", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_evaluate_writes_finite_metrics(run: Path) -> None:
+    assert main(["evaluate", str(run), "--n-samples", "12", "--batch-size", "8",
+                 "--device", "cpu"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["held_out_examples"] == 12
+    assert metrics["vlb"] == {"timesteps": 20, "estimator": "full", "variance": "fixed_small",
+                              "clip": True}
+    assert metrics["bits_per_dim"] > 0.0
+    numbers = [metrics["test_loss"], metrics["bits_per_dim"], metrics["bits_per_dim_stderr"],
+               metrics["samples"]["mean"], metrics["samples"]["std"],
+               metrics["held_out_pixels"]["mean"], metrics["held_out_pixels"]["std"],
+               *(metrics["digits"][key] for key in ("sample_confidence", "held_out_accuracy",
+                                                     "held_out_confidence"))]
+    assert all(math.isfinite(value) for value in numbers)
+    assert sum(metrics["digits"]["sample_class_counts"]) == 12
+    assert metrics["digits"]["held_out_accuracy"] > 0.8  # the classifier itself is sound
+    assert not [path.name for path in run.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_evaluate_is_reproducible_and_takes_a_stratified_estimate(run: Path, tmp_path: Path
+                                                                  ) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (first, second):
+        assert main(["evaluate", str(run), "--n-samples", "4", "--vlb-timesteps", "5",
+                     "--device", "cpu", "--out", str(out)]) == 0
+    assert first.read_text() == second.read_text()
+    metrics = json.loads(first.read_text())
+    assert metrics["vlb"]["estimator"] == "stratified" and metrics["vlb"]["timesteps"] == 5
+
+
+def test_evaluate_rejects_bad_arguments(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(run), "--vlb-timesteps", "21", "--device", "cpu"]) == 2
+    assert "timesteps must be in [1, T] = [1, 20], got 21" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--n-samples", "0", "--device", "cpu"]) == 2
+    assert "n_samples must be an int >= 1, got 0" in capsys.readouterr().err
