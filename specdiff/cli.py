@@ -10,7 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
+from specdiff.data import load_image, uint8_to_unit_range
+from specdiff.diffusion import Diffusion, GuidedModel, sample_inpaint
 from specdiff.evaluation import evaluate_run, write_json_atomic
+from specdiff.nn import SuperResolutionUNet
 from specdiff.spec.images import write_ppm
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import MODELS, SCHEDULES
@@ -29,26 +34,103 @@ def train(arguments: argparse.Namespace) -> int:
         class_conditional=arguments.conditional, p_uncond=arguments.p_uncond,
         checkpoint_every=arguments.checkpoint_every,
     )
-    result = train_run(arguments.out, config, data=arguments.data, model=arguments.model,
+    model, scale = arguments.model, None
+    if arguments.task == "sr":
+        model, scale = (model if model.startswith("sr-") else f"sr-{model}"), arguments.scale
+    result = train_run(arguments.out, config, data=arguments.data, model=model,
                        schedule=arguments.schedule, timesteps=arguments.timesteps,
-                       image_size=arguments.image_size, device=arguments.device,
+                       image_size=arguments.image_size, scale=scale, device=arguments.device,
                        resume=arguments.resume, progress=not arguments.quiet)
     print(f"done: step {result.steps}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
     return 0
 
 
+def class_labels_for(choice: str, n: int, num_classes: int) -> torch.Tensor:
+    """``--class K``: n copies of K; ``--class all``: ⌊n/K⌋ of each class, class by class."""
+    if choice == "all":
+        if n < num_classes:
+            raise ValueError(f"--n must be at least the {num_classes} classes for --class all, "
+                             f"got {n}")
+        return torch.arange(num_classes).repeat_interleave(n // num_classes)
+    if not choice.isdigit() or int(choice) >= num_classes:
+        raise ValueError(f"--class must be 'all' or in [0, {num_classes}), got {choice!r}")
+    return torch.full((n,), int(choice), dtype=torch.int64)
+
+
 def sample(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
     diffusion, config = load_for_sampling(arguments.run_dir, device)
-    shape = (arguments.n, *config["image_shape"])
+    num_classes = config["model"]["config"].get("num_classes")
+    n, columns, conditioning = arguments.n, None, None
+    if arguments.class_label is not None:
+        if num_classes is None:
+            raise ValueError("--class needs a class-conditional run (train with --conditional)")
+        labels = class_labels_for(arguments.class_label, n, num_classes).to(device)
+        n = labels.shape[0]
+        if arguments.class_label == "all":
+            columns = n // num_classes  # one row per class
+        if arguments.guidance == 1.0:  # w = 1 is the conditional model: no second pass
+            conditioning = {"class_labels": labels}
+        else:
+            guided = GuidedModel(diffusion.model, labels, arguments.guidance, num_classes)
+            diffusion = Diffusion(guided, diffusion.schedule).to(device)
+    elif arguments.guidance != 1.0:
+        raise ValueError("--guidance needs --class")
     steps = None if arguments.sampler == "ddpm" else arguments.steps
-    images = diffusion.generate(shape, steps=steps, sampler=arguments.sampler, eta=arguments.eta,
-                                seed=arguments.seed, progress=not arguments.quiet)
-    path = write_png(arguments.out, image_grid(images), scale=arguments.scale)
+    images = diffusion.generate((n, *config["image_shape"]), steps=steps,
+                                sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed,
+                                progress=not arguments.quiet, conditioning=conditioning)
+    path = write_png(arguments.out, image_grid(images, columns), scale=arguments.scale)
     print(f"wrote {arguments.n} samples to {path}")
     if arguments.ppm:
         first = write_ppm(arguments.ppm, images.double().cpu().numpy())
         print(f"wrote the first sample to {first}")
+    return 0
+
+
+def _read_image(path: str, channels: int, height: int, width: int) -> torch.Tensor:
+    """A PNG/JPEG as a (1, C, H, W) float batch in [−1, 1], which must be H×W."""
+    image = torch.from_numpy(load_image(path, channels))
+    if tuple(image.shape[2:]) != (height, width):
+        raise ValueError(f"{path} must be {width}x{height} pixels for this run, got "
+                         f"{image.shape[3]}x{image.shape[2]}")
+    return uint8_to_unit_range(image)
+
+
+def inpaint(arguments: argparse.Namespace) -> int:
+    device = resolve_device(arguments.device)
+    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    channels, height, width = config["image_shape"]
+    image = _read_image(arguments.image, channels, height, width).to(device)
+    # White (≥ 128) mask pixels are kept from the image; black ones are generated.
+    mask = (_read_image(arguments.mask, 1, height, width) >= 0.0).to(device, image.dtype)
+    generator = torch.Generator(device).manual_seed(arguments.seed)
+    result = sample_inpaint(diffusion.predict_noise, diffusion.schedule, image, mask,
+                            generator=generator, jump_length=arguments.jump,
+                            resample=arguments.resample, progress=not arguments.quiet)
+    # Side by side: the input with its unknown pixels greyed out, then the inpainted image.
+    shown = torch.cat([image * mask, result]) if arguments.side_by_side else result
+    path = write_png(arguments.out, image_grid(shown), scale=arguments.scale)
+    print(f"wrote the inpainted image to {path}")
+    return 0
+
+
+def upscale(arguments: argparse.Namespace) -> int:
+    device = resolve_device(arguments.device)
+    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    model = diffusion.model
+    if not isinstance(model, SuperResolutionUNet):
+        raise ValueError(f"{arguments.run_dir} is not a super-resolution run "
+                         f"(train with --task sr)")
+    channels, height, width = config["image_shape"]
+    factor = model.config.scale
+    small = _read_image(arguments.image, channels, height // factor, width // factor).to(device)
+    steps = None if arguments.sampler == "ddpm" else arguments.steps
+    large = diffusion.generate((1, channels, height, width), steps=steps,
+                               sampler=arguments.sampler, seed=arguments.seed,
+                               progress=not arguments.quiet, conditioning={"low_res": small})
+    path = write_png(arguments.out, image_grid(large, padding=0), scale=arguments.scale)
+    print(f"wrote the {factor}x upscaled image to {path}")
     return 0
 
 
@@ -98,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--p-uncond", type=float, default=0.1,
                          help="--conditional: chance a label is dropped to the null class")
     trainer.add_argument("--checkpoint-every", type=int, default=500)
+    trainer.add_argument("--task", default="generate", choices=["generate", "sr"],
+                         help="sr: a super-resolution model conditioned on the downsampled image")
+    trainer.add_argument("--scale", type=int, default=2, help="--task sr: upscaling factor")
     trainer.add_argument("--quiet", action="store_true", help="no progress bar")
     trainer.set_defaults(handler=train)
 
@@ -111,9 +196,40 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--out", default="samples.png")
     sampler.add_argument("--scale", type=int, default=4, help="PNG pixels per image pixel")
     sampler.add_argument("--ppm", default=None, help="also write the first sample as PPM here")
+    sampler.add_argument("--class", dest="class_label", default=None,
+                         help="class-conditional runs: a class index, or 'all' (a row each)")
+    sampler.add_argument("--guidance", type=float, default=1.0,
+                         help="guidance weight w (1: the conditional model, 0: unconditional)")
     sampler.add_argument("--device", default="auto")
     sampler.add_argument("--quiet", action="store_true")
     sampler.set_defaults(handler=sample)
+
+    painter = commands.add_parser("inpaint", help="fill the masked-out pixels of an image")
+    painter.add_argument("run_dir")
+    painter.add_argument("--image", required=True, help="PNG/JPEG of the run's image size")
+    painter.add_argument("--mask", required=True, help="PNG: white = keep, black = generate")
+    painter.add_argument("--out", default="inpainted.png")
+    painter.add_argument("--jump", type=int, default=1, help="RePaint jump length")
+    painter.add_argument("--resample", type=int, default=1, help="RePaint resampling count")
+    painter.add_argument("--side-by-side", action="store_true",
+                         help="write the masked input next to the result")
+    painter.add_argument("--seed", type=int, default=0)
+    painter.add_argument("--scale", type=int, default=4, help="PNG pixels per image pixel")
+    painter.add_argument("--device", default="auto")
+    painter.add_argument("--quiet", action="store_true")
+    painter.set_defaults(handler=inpaint)
+
+    upscaler = commands.add_parser("upscale", help="upscale an image with a --task sr run")
+    upscaler.add_argument("run_dir")
+    upscaler.add_argument("--image", required=True, help="PNG/JPEG of 1/scale the run's size")
+    upscaler.add_argument("--out", default="upscaled.png")
+    upscaler.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    upscaler.add_argument("--steps", type=int, default=50)
+    upscaler.add_argument("--seed", type=int, default=0)
+    upscaler.add_argument("--scale", type=int, default=4, help="PNG pixels per image pixel")
+    upscaler.add_argument("--device", default="auto")
+    upscaler.add_argument("--quiet", action="store_true")
+    upscaler.set_defaults(handler=upscale)
 
     evaluator = commands.add_parser(
         "evaluate", help="held-out loss, bits/dim and sample statistics into metrics.json")

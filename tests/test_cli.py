@@ -46,3 +46,45 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path,
     assert main(["train", "--data", "mnist", "--steps", "1", "--out", str(tmp_path)]) == 2
     assert "data must be" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "nothing")]) == 2
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+
+
+def test_conditional_sampling_writes_one_row_per_class(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    conditional = [*TINY[:4], "--model", "unet-tiny", *TINY[6:], "--conditional"]
+    assert main(["train", *conditional, "--steps", "2", "--out", str(run)]) == 0
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(run), "--class", "all", "--n", "20", "--guidance", "2.0",
+                 "--steps", "3", "--scale", "1", "--quiet", "--out", str(grid)]) == 0
+    # 10 classes × 2 samples: 10 rows and 2 columns of 8×8 images with 1-pixel borders.
+    assert np.asarray(Image.open(grid)).shape == (10 * 9 + 1, 2 * 9 + 1)
+    assert main(["sample", str(run), "--class", "10", "--quiet", "--out", str(grid)]) == 2
+
+
+def test_inpaint_keeps_the_known_pixels(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "2", "--out", str(run)]) == 0
+    image = np.random.default_rng(0).integers(0, 256, (8, 8))
+    mask = np.zeros((8, 8))
+    mask[:, :4] = 255  # keep the left half
+    _write_png(tmp_path / "in.png", image)
+    _write_png(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    assert main(["inpaint", str(run), "--image", str(tmp_path / "in.png"), "--mask",
+                 str(tmp_path / "mask.png"), "--scale", "1", "--quiet", "--out", str(out)]) == 0
+    result = np.asarray(Image.open(out))[1:-1, 1:-1]  # the grid's 1-pixel border
+    np.testing.assert_array_equal(result[:, :4], image[:, :4])
+
+
+def test_super_resolution_trains_and_upscales(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    sr = [*TINY[:4], "--model", "unet-tiny", *TINY[6:], "--task", "sr", "--scale", "2"]
+    assert main(["train", *sr, "--steps", "2", "--out", str(run)]) == 0
+    _write_png(tmp_path / "small.png", np.full((4, 4), 128))
+    out = tmp_path / "big.png"
+    assert main(["upscale", str(run), "--image", str(tmp_path / "small.png"), "--steps", "3",
+                 "--scale", "1", "--quiet", "--out", str(out)]) == 0
+    assert np.asarray(Image.open(out)).shape == (8, 8)

@@ -5,7 +5,7 @@ batch augmentation the trainer uses and small CIFAR-10 fixture folders for tests
 from specdiff.data.cifar10 import CIFAR10_CLASSES, load_cifar10
 from specdiff.data.dataset import NO_LABEL, ImageDataset, uint8_to_unit_range
 from specdiff.data.digits import load_digits, upscale_and_pad
-from specdiff.data.image_folder import load_image_folder
+from specdiff.data.image_folder import load_image, load_image_folder
 from specdiff.data.safe_pickle import RefusedPickleGlobalError
 from specdiff.data.transforms import horizontal_flip, random_horizontal_flip
 
@@ -17,6 +17,7 @@ __all__ = [
     "horizontal_flip",
     "load_cifar10",
     "load_digits",
+    "load_image",
     "load_image_folder",
     "random_horizontal_flip",
     "uint8_to_unit_range",

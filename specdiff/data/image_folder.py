@@ -42,6 +42,17 @@ def load_image_folder(
     return ImageDataset(stacked, labels if class_names else None, class_names)
 
 
+def load_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
+    """One PNG/JPEG file as a (1, channels, H, W) uint8 batch (grey or RGB, like DATA-8)."""
+    if channels not in _PILLOW_MODES:
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"image file {file} does not exist")
+    image: np.ndarray = _read_image(file, _PILLOW_MODES[channels], None).transpose(2, 0, 1)
+    return image[np.newaxis]
+
+
 def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 

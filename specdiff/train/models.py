@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from specdiff.diffusion import NoiseSchedule
-from specdiff.nn import EpsConvNet, EpsConvNetConfig, EpsResidualConvNet, UNet, UNetConfig
+from specdiff.nn import (
+    EpsConvNet,
+    EpsConvNetConfig,
+    EpsResidualConvNet,
+    SuperResolutionConfig,
+    SuperResolutionUNet,
+    UNet,
+    UNetConfig,
+)
 
 ImageShape = tuple[int, int, int]
 
@@ -22,18 +30,22 @@ def _epsconv_config(shape: ImageShape, num_timesteps: int, num_classes: int | No
 
 
 def _unet_config(preset: UNetConfig) -> Callable[..., UNetConfig]:
-    def build(shape: ImageShape, num_timesteps: int, num_classes: int | None) -> UNetConfig:
+    def build(shape: ImageShape, num_timesteps: int, num_classes: int | None,
+              scale: int | None = None) -> UNetConfig:
         channels, height, width = shape
         if height != width:
             raise ValueError(f"the U-Net needs square images, got {height}x{width}")
         # Attention stays at the preset's levels, whatever the resolution those now have.
         attention_levels = [level for level in range(len(preset.channel_mults))
                             if preset.has_attention(level)]
-        return dataclasses.replace(
+        config = dataclasses.replace(
             preset, image_size=height, data_channels=channels, num_timesteps=num_timesteps,
             num_classes=num_classes,
             attention_resolutions=tuple(height >> level for level in attention_levels),
         )
+        if scale is None:
+            return config
+        return SuperResolutionConfig.from_unet(config, scale)
 
     return build
 
@@ -46,15 +58,23 @@ MODELS: dict[str, tuple[Callable[..., Any], type[nn.Module], type[Any]]] = {
     "unet-digits": (_unet_config(UNetConfig.digits()), UNet, UNetConfig),
     "unet-cifar10": (_unet_config(UNetConfig.ddpm_cifar10()), UNet, UNetConfig),
 }
+# Super-resolution twins (SR3): the same U-Nets reading [x_t ; upsampled low-res image].
+MODELS |= {f"sr-{name}": (build, SuperResolutionUNet, SuperResolutionConfig)
+           for name, (build, module, _) in list(MODELS.items()) if module is UNet}
 
 
 def model_record(name: str, image_shape: ImageShape, num_timesteps: int,
-                 num_classes: int | None = None) -> dict[str, Any]:
-    """The JSON-able description {"name", "config"} of model ``name`` sized for the data."""
+                 num_classes: int | None = None, scale: int | None = None) -> dict[str, Any]:
+    """The JSON-able description {"name", "config"} of model ``name`` sized for the data;
+    ``scale`` is the upscaling factor of the super-resolution ("sr-…") models, and only theirs."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
-    build_config = MODELS[name][0]
-    config = build_config(image_shape, num_timesteps, num_classes)
+    build_config, module_class, _ = MODELS[name]
+    if (scale is not None) != (module_class is SuperResolutionUNet):
+        raise ValueError(f"scale must be given exactly for the super-resolution models "
+                         f"(sr-…), got scale={scale} for {name!r}")
+    arguments = (image_shape, num_timesteps, num_classes) + ((scale,) if scale else ())
+    config = build_config(*arguments)
     return {"name": name, "config": _jsonable(dataclasses.asdict(config))}
 
 

@@ -38,11 +38,13 @@ def train_run(
     schedule: str = "linear",
     timesteps: int = 1000,
     image_size: int | None = None,
+    scale: int | None = None,
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` on ``data`` into the run folder ``out``.
+    """Train ``model`` on ``data`` into the run folder ``out``; ``scale`` is the factor of a
+    super-resolution ("sr-…") model, trained on (image, its downsampled copy) pairs.
 
     A folder that already holds checkpoints is refused unless ``resume`` (TRAIN-9): nothing a
     user has trained is overwritten.
@@ -55,7 +57,7 @@ def train_run(
     if config.class_conditional and not dataset.has_labels:
         raise ValueError(f"class-conditional training needs labels, and {data} has none")
     num_classes = len(dataset.class_names) if config.class_conditional else None
-    record = model_record(model, dataset.image_shape, timesteps, num_classes)
+    record = model_record(model, dataset.image_shape, timesteps, num_classes, scale)
     schedule_description = schedule_record(schedule, timesteps)
     identity = {"model": record, "schedule": schedule_description, "data": data,
                 "image_size": image_size, "image_shape": list(dataset.image_shape)}

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from specdiff.data import ImageDataset, random_horizontal_flip, uint8_to_unit_range
 from specdiff.diffusion import Diffusion
+from specdiff.nn import SuperResolutionUNet, downsample_image
 from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from specdiff.train.config import TrainConfig
 from specdiff.train.ema import EMA
@@ -167,7 +168,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        conditioning = None if labels is None else {"class_labels": labels[part]}
+        conditioning = self._conditioning(x0[part], None if labels is None else labels[part])
         with self._autocast():
             loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part],
                                               conditioning=conditioning)
@@ -205,6 +206,17 @@ class Trainer:
         dropped = torch.rand(config.batch_size, generator=generator,
                              device=self.device) < config.p_uncond
         return x0, t, eps, torch.where(dropped, torch.full_like(labels, null_class), labels)
+
+    def _conditioning(self, x0: torch.Tensor, labels: torch.Tensor | None
+                      ) -> dict[str, torch.Tensor] | None:
+        """What the model reads besides (x_t, t): class labels (TRAIN-10), or for a
+        super-resolution model the downsampled x0 (COND-12)."""
+        if labels is not None:
+            return {"class_labels": labels}
+        model = self.diffusion.model
+        if isinstance(model, SuperResolutionUNet):
+            return {"low_res": downsample_image(x0, model.config.scale)}
+        return None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.amp == "none":
