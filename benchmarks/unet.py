@@ -70,11 +70,11 @@ class Bench:
     def __init__(self, implementation: str, device: str, batch: int) -> None:
         config = UNetConfig.ddpm_cifar10()
         torch.manual_seed(0)
-        self.model: Any = build(implementation, config).to(device)
+        self.model = build(implementation, config).to(device)
         self.x = torch.randn(batch, 3, config.image_size, config.image_size, device=device)
         self.t = torch.randint(0, config.num_timesteps, (batch,), device=device)
         if device == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.device = device
 

@@ -1,8 +1,8 @@
 """``Diffusion``: one object owning an eps-model and its noise schedule, for training and sampling.
 
-It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8 with the target of the model's
-prediction type (PARAM-3), generation is one of the samplers of ``specdiff.diffusion.samplers`` and
-``specdiff.diffusion.multistep``.
+It is a thin layer over the laws: noising is FWD-1, the loss is SAMP-8 with the target of the
+model's prediction type (PARAM-3), generation is one of the samplers of
+``specdiff.diffusion.samplers`` and ``specdiff.diffusion.multistep``.
 """
 
 import functools
@@ -16,8 +16,8 @@ from torch.nn import functional
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
-from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
+from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.parameterization import prediction_target
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
@@ -69,7 +69,8 @@ class Diffusion(ModuleWithSchedule):
         t: Int[torch.Tensor, "batch"],
         conditioning: Conditioning | None = None,
     ) -> Float[torch.Tensor, "batch *shape"]:
-        """The model's output at (x_t, t) (ε̂ for an eps-model); ``conditioning`` is passed as keyword arguments, e.g.
+        """The model's output at (x_t, t) (ε̂ for an eps-model); ``conditioning`` is passed as
+        keyword arguments, e.g.
         ``{"class_labels": labels}`` for a class-conditional U-Net."""
         eps_hat: torch.Tensor = self.model(x_t, t, **(conditioning or {}))
         return eps_hat

@@ -29,7 +29,7 @@ def _visited_and_landings(schedule: NoiseSchedule, visited: list[int]
     """ᾱ at each visited timestep and at the one each step lands on (1 after the last)."""
     alpha_bars = schedule.alpha_bars.to("cpu", torch.float64).tolist()
     at = [alpha_bars[t] for t in visited]
-    return at, at[1:] + [1.0]
+    return at, [*at[1:], 1.0]
 
 
 @typechecked
@@ -51,8 +51,8 @@ def sample_pndm(
     one extra model call (n + 1 in all) instead of nine, and the same samples as the deployed
     ``PNDMScheduler(skip_prk_steps=True)``. Equals ``spec.chains.pndm_chain``."""
     T = schedule.num_timesteps
-    require_steps(steps, T)
     require_zero_snr_support(schedule, "sample_pndm", None, prediction_type)
+    require_steps(steps, T)
     visited = [int(t) for t in ddim_timesteps(T, steps, spacing)]
     at, landings = _visited_and_landings(schedule, visited)
 

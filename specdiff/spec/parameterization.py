@@ -1,4 +1,4 @@
-"""What a model predicts: the noise ε, the clean sample x0 or the velocity v (specs/parameterization.md).
+"""What a model predicts: noise ε, clean sample x0 or velocity v (specs/parameterization.md).
 
 With x_t = √ᾱ·x0 + √(1 − ᾱ)·ε (FWD-1) and v = √ᾱ·ε − √(1 − ᾱ)·x0 (Salimans & Ho 2022), any one of
 ε, x0, v determines the other two given x_t. The ε ↔ x0 conversions are FWD-4 (`predict_x0`,

@@ -51,9 +51,10 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
 def karras_timesteps(
     alpha_bars: Float[np.ndarray, "T"], num_steps: int, rho: float = 7.0
 ) -> Int64[np.ndarray, "m"]:
-    """TS-5: σ_k = (σ_max^{1/ρ} + k/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, k < n, σ_t = √((1−ᾱ_t)/ᾱ_t),
-    σ_max = σ_{T−1}, σ_min = σ_0 (Karras et al. 2022); each σ_k maps to the t interpolated
-    linearly in log σ between integer timesteps, rounded half up; repeats are dropped."""
+    """TS-5: σ_k = (σ_max^{1/ρ} + k/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, k < n,
+    σ_t = √((1−ᾱ_t)/ᾱ_t), σ_max = σ_{T−1}, σ_min = σ_0 (Karras et al. 2022); each σ_k maps to
+    the t interpolated linearly in log σ between integer timesteps, rounded half up; repeats are
+    dropped."""
     require_ndim("alpha_bars", alpha_bars, 1, "T")
     require_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
     T = alpha_bars.shape[0]

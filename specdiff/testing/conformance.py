@@ -121,19 +121,19 @@ def check_conformance(
                       generator=torch.Generator().manual_seed(seed))
     first, calls = _run(make_adapter, model, x_T, seed + 1)
     again, _ = _run(make_adapter, model, x_T, seed + 1)
+    ours = [int(t) for t in reference.visited]
     checks = [
-        LawCheck("CONF-1", calls == [int(t) for t in reference.visited],
-                 f"peer calls the model at {calls}, our law at {[int(t) for t in reference.visited]}"),
+        LawCheck("CONF-1", calls == ours, f"peer calls the model at {calls}, our law at {ours}"),
         LawCheck("CONF-2", bool(torch.equal(first, again)), "same seed, same x_T: bit-equal"),
     ]
     samples = first.to(torch.float64).numpy()
     if reference.deterministic:
         other, _ = _run(make_adapter, model, x_T, seed + 2)
         bounds = tolerance_for("float32", "network")
-        ours = reference.chain(lambda x, t: model(torch.from_numpy(x), torch.full(
+        path = reference.chain(lambda x, t: model(torch.from_numpy(x), torch.full(
             (x.shape[0],), t)).numpy(), x_T.numpy(), iter(()))
-        error = float(np.max(np.abs(samples - ours)))
-        scale = max(1.0, float(np.max(np.abs(ours))))
+        error = float(np.max(np.abs(samples - path)))
+        scale = max(1.0, float(np.max(np.abs(path))))
         checks.append(LawCheck("CONF-3", bool(torch.equal(first, other))
                                and error <= (bounds.rtol + bounds.atol) * scale,
                                f"max |peer − our chain| = {error:.2e} (float32 network "

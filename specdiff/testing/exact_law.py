@@ -15,7 +15,6 @@ import torch
 from jaxtyping import Float, Int
 
 from specdiff._typecheck import typechecked
-from specdiff.diffusion._batch import per_batch
 from specdiff.diffusion._validate import require_tensor_timesteps
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.spec import chains
@@ -72,7 +71,8 @@ def _output(prediction_type: PredictionType, alpha_bar: float, x0: np.ndarray,
         return eps
     if prediction_type == "sample":
         return x0
-    return np.sqrt(alpha_bar) * eps - np.sqrt(1.0 - alpha_bar) * x0
+    velocity: np.ndarray = np.sqrt(alpha_bar) * eps - np.sqrt(1.0 - alpha_bar) * x0
+    return velocity
 
 
 class GaussianPredictor(ModuleWithSchedule):

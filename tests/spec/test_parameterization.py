@@ -1,5 +1,5 @@
 """Prediction types (specs/parameterization.md): v and its inversions (PARAM-1), the split of a
-model output into (x̂0, ε̂) (PARAM-2), training targets (PARAM-3), ᾱ = 0 (PARAM-4), errors (PARAM-5)."""
+model output into (x̂0, ε̂) (PARAM-2), targets (PARAM-3), ᾱ = 0 (PARAM-4), errors (PARAM-5)."""
 
 import numpy as np
 import pytest

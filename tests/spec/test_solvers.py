@@ -1,0 +1,121 @@
+"""Solver steps (specs/solvers.md): DDIM from a prediction pair (SOLV-1), the PLMS combination
+(SOLV-2), the PNDM step (SOLV-3), DPM-Solver++ (SOLV-4) and its step orders (SOLV-5)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from specdiff import spec
+from specdiff.spec import solvers
+from specdiff.testing import alpha_bar_pairs, assert_close_to_spec, eps_batches, unbounded_batches
+
+SHAPE = (2, 3)
+
+
+def ddim_scale(alpha_bar: float, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    return 1.0 + (np.abs(x) + np.abs(eps)) / np.sqrt(alpha_bar)
+
+
+@pytest.mark.spec("SOLV-1")
+@given(pair=alpha_bar_pairs(), x=unbounded_batches(SHAPE), eps=eps_batches(SHAPE),
+       z=eps_batches(SHAPE), eta=st.sampled_from([0.0, 0.5, 1.0]), clip=st.booleans())
+def test_ddim_from_the_prediction_pair_is_rev5(pair: tuple[float, float], x: np.ndarray,
+                                               eps: np.ndarray, z: np.ndarray, eta: float,
+                                               clip: bool) -> None:
+    alpha_bar_prev, alpha_bar = pair
+    x0_hat = spec.predict_x0(alpha_bar, x, eps)
+    if clip:
+        x0_hat = np.clip(x0_hat, -1.0, 1.0)
+    actual = solvers.ddim_step_from_prediction(alpha_bar_prev, alpha_bar, x0_hat, eps, eta, z)
+    expected = spec.ddim_step(alpha_bar_prev, alpha_bar, x, eps, eta, z, clip)
+    assert_close_to_spec(actual, expected, "elementwise", scale=ddim_scale(alpha_bar, x, eps))
+
+
+@pytest.mark.spec("SOLV-1")
+@given(alpha_bar_prev=st.floats(0.0, 1.0), eta=st.floats(0.0, 1.0))
+def test_ddim_sigma_at_zero_snr_is_the_limit_of_rev5(alpha_bar_prev: float, eta: float) -> None:
+    limit = solvers.ddim_sigma_extended(alpha_bar_prev, 0.0, eta)
+    assert limit == eta * np.sqrt(1.0 - alpha_bar_prev)
+    if alpha_bar_prev > 1e-6:
+        near = spec.ddim_sigma(alpha_bar_prev, 1e-14 * alpha_bar_prev, eta)
+        assert abs(near - limit) <= 1e-6
+    with pytest.raises(ValueError, match="z must be given"):
+        solvers.ddim_step_from_prediction(0.5, 0.0, np.zeros(SHAPE), np.zeros(SHAPE), 1.0, None)
+
+
+@pytest.mark.spec("SOLV-2")
+@given(history=st.lists(eps_batches(SHAPE), min_size=1, max_size=6))
+def test_plms_weights_are_adams_bashforth_and_reproduce_constants(
+    history: list[np.ndarray]
+) -> None:
+    recent = history[-4:]
+    weights = solvers.PLMS_WEIGHTS[len(recent)]
+    assert sum(weights) == pytest.approx(1.0, abs=1e-15)
+    expected = sum(w * e for w, e in zip(weights, recent, strict=True))
+    assert np.array_equal(solvers.plms_eps(history), expected)
+    assert_close_to_spec(solvers.plms_eps([history[0]] * len(history)), history[0], "elementwise",
+                         scale=1.0 + np.abs(history[0]) * 4)
+    with pytest.raises(ValueError, match="eps_history"):
+        solvers.plms_eps([])
+
+
+@pytest.mark.spec("SOLV-3")
+@given(pair=alpha_bar_pairs(), x=unbounded_batches(SHAPE),
+       history=st.lists(eps_batches(SHAPE), min_size=1, max_size=5))
+def test_pndm_step_is_the_ddim_transfer_of_the_plms_eps(pair: tuple[float, float], x: np.ndarray,
+                                                         history: list[np.ndarray]) -> None:
+    alpha_bar_prev, alpha_bar = pair
+    combined = solvers.plms_eps(history)
+    expected = spec.ddim_step(alpha_bar_prev, alpha_bar, x, combined, 0.0, None, False)
+    assert np.array_equal(solvers.pndm_step(alpha_bar_prev, alpha_bar, x, history), expected)
+    # Liu et al.'s transfer φ, eq. 11, written out: the same function.
+    ratio = np.sqrt(alpha_bar_prev / alpha_bar)
+    denominator = alpha_bar * np.sqrt(1.0 - alpha_bar_prev) + np.sqrt(
+        alpha_bar * (1.0 - alpha_bar) * alpha_bar_prev)
+    phi = ratio * x - (alpha_bar_prev - alpha_bar) / denominator * combined
+    assert_close_to_spec(expected, phi, "elementwise", scale=ddim_scale(alpha_bar, x, combined))
+
+
+@pytest.mark.spec("SOLV-4")
+@given(pair=alpha_bar_pairs(), x=unbounded_batches(SHAPE), x0=eps_batches(SHAPE))
+def test_first_order_dpm_solver_pp_is_ddim_with_eta_zero(pair: tuple[float, float],
+                                                         x: np.ndarray, x0: np.ndarray) -> None:
+    alpha_bar_prev, alpha_bar = pair
+    if alpha_bar_prev == alpha_bar:
+        alpha_bar_prev = min(1.0, alpha_bar * 1.5)
+    eps = spec.predict_eps(alpha_bar, x, x0)
+    expected = solvers.ddim_step_from_prediction(alpha_bar_prev, alpha_bar, x0, eps, 0.0, None)
+    actual = solvers.dpm_solver_pp_step(alpha_bar_prev, alpha_bar, x, x0, None)
+    scale = 1.0 + (np.abs(x) + np.abs(x0)) / np.sqrt(1.0 - alpha_bar)
+    assert_close_to_spec(actual, expected, "elementwise", scale=scale)
+
+
+@pytest.mark.spec("SOLV-4")
+@given(x=unbounded_batches(SHAPE), x0=eps_batches(SHAPE), last=eps_batches(SHAPE))
+def test_second_order_dpm_solver_pp_is_the_midpoint_formula(x: np.ndarray, x0: np.ndarray,
+                                                             last: np.ndarray) -> None:
+    bars = (0.2, 0.5, 0.8)  # ᾱ_last < ᾱ < ᾱ_prev
+    lam = [0.5 * np.log(a / (1 - a)) for a in bars]
+    h, h_last = lam[2] - lam[1], lam[1] - lam[0]
+    alpha_prev, sigma_prev, sigma = np.sqrt(0.8), np.sqrt(0.2), np.sqrt(0.5)
+    d1 = (x0 - last) * h / h_last
+    expected = sigma_prev / sigma * x - alpha_prev * (np.exp(-h) - 1.0) * (x0 + 0.5 * d1)
+    actual = solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, (0.2, last))
+    assert_close_to_spec(actual, expected, "elementwise",
+                         scale=1.0 + np.abs(x) + 4 * (np.abs(x0) + np.abs(last)))
+    assert np.array_equal(solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, (0.2, x0)),
+                          solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, None))
+    with pytest.raises(ValueError, match="alpha_bar_prev"):
+        solvers.dpm_solver_pp_step(1.0, 0.5, x, x0, (0.2, last))  # h = ∞: 2M undefined
+
+
+@pytest.mark.spec("SOLV-5")
+@given(n=st.integers(1, 40), zero_start=st.booleans())
+def test_dpm_solver_pp_orders_are_first_at_the_ends(n: int, zero_start: bool) -> None:
+    bars = list(np.linspace(0.01, 0.99, n))
+    if zero_start:
+        bars[0] = 0.0
+    orders = solvers.dpm_solver_pp_orders(bars)
+    expected = [1 if i in (0, n - 1) or (zero_start and i == 1) else 2 for i in range(n)]
+    assert orders == expected
