@@ -29,6 +29,10 @@ from specdiff.diffusion.likelihood import (
     prior_bpd,
     vlb_term,
 )
+from specdiff.diffusion.multistep import (
+    sample_dpm_solver_pp,
+    sample_pndm,
+)
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.reverse import (
     ddim_prev,
@@ -68,7 +72,9 @@ __all__ = [
     "prior_bpd",
     "sample_ddim",
     "sample_ddpm",
+    "sample_dpm_solver_pp",
     "sample_inpaint",
+    "sample_pndm",
     "sigmoid_betas",
     "vlb_term",
 ]

@@ -43,14 +43,31 @@ from specdiff.spec.nets import (
     relu,
     residual_conv_block,
 )
+from specdiff.spec.parameterization import (
+    PredictionType,
+    eps_from_v,
+    prediction_target,
+    split_prediction,
+    v_from_eps_x0,
+    x0_from_v,
+)
 from specdiff.spec.reverse import ddim_prev, ddim_sigma, ddim_step, ddpm_posterior, ddpm_prev
 from specdiff.spec.schedules import (
     alpha_bars,
     alpha_bars_linear,
+    alpha_bars_zero_terminal_snr,
     cosine_betas,
     linear_beta,
     linear_betas,
+    rescale_zero_terminal_snr,
     sigmoid_betas,
+)
+from specdiff.spec.solvers import (
+    ddim_step_from_prediction,
+    dpm_solver_pp_orders,
+    dpm_solver_pp_step,
+    plms_eps,
+    pndm_step,
 )
 from specdiff.spec.superres import (
     SuperResolutionLayout,
@@ -59,7 +76,10 @@ from specdiff.spec.superres import (
     superres_unet,
     upsample_image,
 )
-from specdiff.spec.timesteps import ddim_timesteps
+from specdiff.spec.timesteps import (
+    ddim_timesteps,
+    karras_timesteps,
+)
 from specdiff.spec.unet import (
     UNetLayout,
     attention,
@@ -76,10 +96,12 @@ from specdiff.spec.unet import (
 
 __all__ = [
     "AutoencoderLayout",
+    "PredictionType",
     "SuperResolutionLayout",
     "UNetLayout",
     "alpha_bars",
     "alpha_bars_linear",
+    "alpha_bars_zero_terminal_snr",
     "append_time_channel",
     "attention",
     "attention_weights",
@@ -90,6 +112,7 @@ __all__ = [
     "ddim_prev",
     "ddim_sigma",
     "ddim_step",
+    "ddim_step_from_prediction",
     "ddim_timesteps",
     "ddpm_posterior",
     "ddpm_prev",
@@ -98,14 +121,18 @@ __all__ = [
     "downsample",
     "downsample_image",
     "downsampling_factor",
+    "dpm_solver_pp_orders",
+    "dpm_solver_pp_step",
     "encode_ppm",
     "encoder",
     "eps_conv_net",
+    "eps_from_v",
     "eps_residual_conv_net",
     "forward_step",
     "gaussian_kl_standard_normal",
     "group_norm",
     "inpaint_step",
+    "karras_timesteps",
     "kl_single_sample_estimate",
     "latent_shape",
     "linear",
@@ -113,24 +140,31 @@ __all__ = [
     "linear_betas",
     "noised_sample_from_eps",
     "normal_kl",
+    "plms_eps",
+    "pndm_step",
     "predict_eps",
     "predict_x0",
+    "prediction_target",
     "prior_bpd",
     "quantize_uint8",
     "read_ppm",
     "relu",
     "repaint_levels",
     "res_block",
+    "rescale_zero_terminal_snr",
     "residual_conv_block",
     "sample_latent",
     "sigmoid_betas",
     "silu",
+    "split_prediction",
     "superres_input",
     "superres_unet",
     "timestep_embedding",
     "unet",
     "upsample",
     "upsample_image",
+    "v_from_eps_x0",
     "vlb_term",
     "write_ppm",
+    "x0_from_v",
 ]
