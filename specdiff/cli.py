@@ -39,6 +39,8 @@ def train(arguments: argparse.Namespace) -> int:
         model, scale = (model if model.startswith("sr-") else f"sr-{model}"), arguments.scale
     result = train_run(arguments.out, config, data=arguments.data, model=model,
                        schedule=arguments.schedule, timesteps=arguments.timesteps,
+                       zero_terminal_snr=arguments.zero_terminal_snr,
+                       prediction_type=arguments.prediction_type,
                        image_size=arguments.image_size, scale=scale, device=arguments.device,
                        resume=arguments.resume, progress=not arguments.quiet)
     print(f"done: step {result.steps}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
@@ -170,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="autocast on CUDA")
     trainer.add_argument("--schedule", default="linear", choices=SCHEDULES)
     trainer.add_argument("--timesteps", type=int, default=1000)
+    trainer.add_argument("--zero-terminal-snr", action="store_true",
+                         help="rescale β so ᾱ_{T-1} = 0 (needs --prediction-type v_prediction)")
+    trainer.add_argument("--prediction-type", default="epsilon",
+                         choices=["epsilon", "sample", "v_prediction"],
+                         help="what the model predicts: ε, x0 or v")
     trainer.add_argument("--image-size", type=int, default=None,
                          help="digits: side to pad/upscale to (default 16); images: resize to")
     trainer.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -189,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampler = commands.add_parser("sample", help="write a PNG grid of samples from a run")
     sampler.add_argument("run_dir")
     sampler.add_argument("--n", type=int, default=64)
-    sampler.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    sampler.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    sampler.add_argument("--sampler", default="ddim",
+                         choices=["ddim", "ddpm", "pndm", "dpm_solver_pp"])
+    sampler.add_argument("--steps", type=int, default=50, help="steps (not for ddpm: all T)")
     sampler.add_argument("--eta", type=float, default=0.0)
     sampler.add_argument("--seed", type=int, default=0)
     sampler.add_argument("--out", default="samples.png")

@@ -88,3 +88,22 @@ def test_super_resolution_trains_and_upscales(tmp_path: Path) -> None:
     assert main(["upscale", str(run), "--image", str(tmp_path / "small.png"), "--steps", "3",
                  "--scale", "1", "--quiet", "--out", str(out)]) == 0
     assert np.asarray(Image.open(out)).shape == (8, 8)
+
+
+def test_v_prediction_with_zero_terminal_snr_trains_and_samples(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "2", "--out", str(run), "--zero-terminal-snr",
+                 "--prediction-type", "v_prediction"]) == 0
+    for sampler in ("ddim", "dpm_solver_pp"):
+        grid = tmp_path / f"{sampler}.png"
+        assert main(["sample", str(run), "--n", "4", "--steps", "5", "--sampler", sampler,
+                     "--quiet", "--out", str(grid)]) == 0
+        assert grid.stat().st_size > 0
+
+
+def test_epsilon_prediction_with_zero_terminal_snr_is_refused(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "run"),
+                 "--zero-terminal-snr"]) == 2
+    assert "prediction_type must be" in capsys.readouterr().err

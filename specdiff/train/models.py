@@ -105,10 +105,13 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 SCHEDULES = ("linear", "cosine", "sigmoid")
 
 
-def schedule_record(kind: str = "linear", num_timesteps: int = 1000, **parameters: float
-                    ) -> dict[str, Any]:
-    """The JSON-able description of a NoiseSchedule: its constructor and arguments."""
-    record = {"kind": kind, "T": num_timesteps, **parameters}
+def schedule_record(kind: str = "linear", num_timesteps: int = 1000,
+                    zero_terminal_snr: bool = False, **parameters: float) -> dict[str, Any]:
+    """The JSON-able description of a NoiseSchedule: its constructor and arguments, and whether
+    its β are rescaled to zero terminal SNR (SCHED-7)."""
+    record: dict[str, Any] = {"kind": kind, "T": num_timesteps, **parameters}
+    if zero_terminal_snr:
+        record["zero_terminal_snr"] = True
     build_schedule(record)  # validate now, not when a checkpoint is loaded
     return record
 
@@ -117,7 +120,11 @@ def build_schedule(record: dict[str, Any]) -> NoiseSchedule:
     """The NoiseSchedule a ``schedule_record`` describes."""
     arguments = dict(record)
     kind = arguments.pop("kind", None)
+    zero_terminal_snr = arguments.pop("zero_terminal_snr", False)
     if kind not in SCHEDULES:
         raise ValueError(f"schedule kind must be one of {SCHEDULES}, got {kind!r}")
     constructor: Callable[..., NoiseSchedule] = getattr(NoiseSchedule, kind)
-    return constructor(**arguments)
+    schedule = constructor(**arguments)
+    if zero_terminal_snr:
+        return NoiseSchedule.rescaled_to_zero_terminal_snr(schedule.betas)
+    return schedule

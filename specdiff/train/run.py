@@ -12,6 +12,7 @@ import torch
 
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion
+from specdiff.spec.parameterization import PredictionType
 from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint_info
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import build_model, build_schedule, model_record, schedule_record
@@ -37,6 +38,8 @@ def train_run(
     model: str = "unet-digits",
     schedule: str = "linear",
     timesteps: int = 1000,
+    zero_terminal_snr: bool = False,
+    prediction_type: PredictionType = "epsilon",
     image_size: int | None = None,
     scale: int | None = None,
     device: str = "auto",
@@ -44,7 +47,8 @@ def train_run(
     progress: bool = True,
 ) -> TrainResult:
     """Train ``model`` on ``data`` into the run folder ``out``; ``scale`` is the factor of a
-    super-resolution ("sr-…") model, trained on (image, its downsampled copy) pairs.
+    super-resolution ("sr-…") model, trained on (image, its downsampled copy) pairs; the model
+    predicts ε, x0 ("sample") or v ("v_prediction") as ``prediction_type`` says (PARAM-3).
 
     A folder that already holds checkpoints is refused unless ``resume`` (TRAIN-9): nothing a
     user has trained is overwritten.
@@ -58,10 +62,12 @@ def train_run(
         raise ValueError(f"class-conditional training needs labels, and {data} has none")
     num_classes = len(dataset.class_names) if config.class_conditional else None
     record = model_record(model, dataset.image_shape, timesteps, num_classes, scale)
-    schedule_description = schedule_record(schedule, timesteps)
+    schedule_description = schedule_record(schedule, timesteps, zero_terminal_snr)
     identity = {"model": record, "schedule": schedule_description, "data": data,
-                "image_size": image_size, "image_shape": list(dataset.image_shape)}
-    diffusion = Diffusion(build_model(record, config.seed), build_schedule(schedule_description))
+                "image_size": image_size, "image_shape": list(dataset.image_shape),
+                "prediction_type": prediction_type}
+    diffusion = Diffusion(build_model(record, config.seed), build_schedule(schedule_description),
+                          prediction_type=prediction_type)
     trainer = Trainer(diffusion, dataset, config, out, identity=identity,
                       device=resolve_device(device), progress=progress)
     if resume:
@@ -79,5 +85,7 @@ def load_for_sampling(run_dir: str | Path, device: torch.device | str = "cpu"
     info = read_checkpoint_info(run_dir)
     model, ema_model = build_model(info.config["model"]), build_model(info.config["model"])
     load_checkpoint(info.path, model=model, ema=ema_model, restore_global_rng=False)
-    diffusion = Diffusion(ema_model, build_schedule(info.config["schedule"])).to(device).eval()
+    diffusion = Diffusion(ema_model, build_schedule(info.config["schedule"]),
+                          prediction_type=info.config.get("prediction_type", "epsilon"))
+    diffusion = diffusion.to(device).eval()
     return diffusion, info.config
