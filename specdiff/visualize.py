@@ -2,7 +2,6 @@
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from jaxtyping import Float
 from PIL import Image
 
+from specdiff._atomic import write_atomically
 from specdiff._typecheck import typechecked
 from specdiff.spec.images import quantize_uint8
 
@@ -53,15 +53,4 @@ def write_png(path: str | os.PathLike[str], grid: np.ndarray, scale: int = 1) ->
         picture = picture.resize((picture.width * scale, picture.height * scale),
                                  Image.Resampling.NEAREST)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            picture.save(stream, format="PNG")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda stream: picture.save(stream, format="PNG"))

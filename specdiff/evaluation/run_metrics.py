@@ -7,13 +7,13 @@ adding or skipping one metric never changes another.
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from specdiff._atomic import write_atomically
 from specdiff.data import ImageDataset, uint8_to_unit_range
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion, bits_per_dim
@@ -124,17 +124,5 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
 def write_json_atomic(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:
     """Write ``values`` as JSON via a temp file in the same folder, fsync, rename: a reader sees
     the old file or the new one, never a partial one."""
-    target = Path(path)
     text = json.dumps(values, indent=2, allow_nan=False) + "\n"  # NaN is not JSON: fail first
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))

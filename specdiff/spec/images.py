@@ -5,12 +5,12 @@ grey, i.e. as RGB with R = G = B, so ``read_ppm`` always returns 3 channels.
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from jaxtyping import Float, Float64, UInt8
 
+from specdiff._atomic import write_atomically
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import require_finite, require_ndim
 
@@ -47,20 +47,8 @@ def write_ppm(path: str | os.PathLike[str], x: Float[np.ndarray, "batch channel 
 
     A failure at any point leaves an existing file at ``path`` untouched and no temp file behind.
     """
-    target = Path(path)
     text = encode_ppm(x)  # encode first: bad input must not touch the file system
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="ascii") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(path, lambda stream: stream.write(text.encode("ascii")))
 
 
 def _tokens(text: str) -> list[str]:
