@@ -47,3 +47,9 @@ def test_law_ids_are_unique() -> None:
     ]
     duplicates = sorted({law for law in headings if headings.count(law) > 1})
     assert not duplicates, f"law IDs declared more than once: {duplicates}"
+
+
+def test_the_readme_table_lists_every_law() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = sorted(law for law in declared_laws() if f"**{law}**" not in readme)
+    assert not missing, f"laws missing from the README's table of laws: {missing}"
