@@ -54,3 +54,16 @@ def test_evaluate_rejects_bad_arguments(run: Path, capsys: pytest.CaptureFixture
     assert "timesteps must be in [1, T] = [1, 20], got 21" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--n-samples", "0", "--device", "cpu"]) == 2
     assert "n_samples must be an int >= 1, got 0" in capsys.readouterr().err
+
+
+def test_evaluate_scores_class_conditional_runs_per_guidance_weight(tmp_path: Path) -> None:
+    run = tmp_path / "conditional"
+    conditional = [*TINY[:4], "--model", "unet-tiny", *TINY[6:], "--conditional"]
+    assert main(["train", *conditional, "--steps", "2", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--n-samples", "10", "--vlb-timesteps", "2",
+                 "--device", "cpu"]) == 0
+    scores = json.loads((run / "metrics.json").read_text())["digits"]["class_conditional"]
+    assert set(scores) == {"guidance_1", "guidance_3"}
+    for score in scores.values():
+        assert score["accuracy"] in {k / 10 for k in range(11)}  # 10 samples, one per class
+        assert 0.1 <= score["confidence"] <= 1.0

@@ -17,9 +17,12 @@ from specdiff._atomic import write_atomically
 from specdiff.data import ImageDataset, uint8_to_unit_range
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion, bits_per_dim
+from specdiff.diffusion.guidance import GuidedModel
 from specdiff.evaluation.digits_classifier import fit_digits_classifier
 from specdiff.spec.reverse import Variance
 
+# Classifier-free guidance weights evaluate scores class-conditional runs at (1: no guidance).
+GUIDANCE_WEIGHTS = (1.0, 3.0)
 SAMPLER_STEPS = 50  # DDIM steps of the samples whose statistics are reported (at most T)
 # The reverse variance of the bound: the one the DDPM sampler uses by default (REV-9).
 VLB_VARIANCE: Variance = "fixed_small"
@@ -54,12 +57,26 @@ def held_out_bits_per_dim(diffusion: Diffusion, batches: list[torch.Tensor], see
 
 
 def generate_samples(diffusion: Diffusion, count: int, image_shape: tuple[int, ...],
-                     batch_size: int, seed: int) -> torch.Tensor:
-    """``count`` DDIM samples (η = 0, SAMPLER_STEPS steps), batch i seeded with seed + i."""
+                     batch_size: int, seed: int, labels: torch.Tensor | None = None,
+                     guidance: float = 1.0, null_class: int = 0) -> torch.Tensor:
+    """``count`` DDIM samples (η = 0, SAMPLER_STEPS steps), batch i seeded with seed + i;
+    with ``labels`` (one per sample) class-conditional, guided with weight ``guidance`` against
+    ``null_class`` (COND-1; w = 1 is the conditional model itself)."""
     steps = min(SAMPLER_STEPS, diffusion.num_timesteps)
-    sizes = [min(batch_size, count - start) for start in range(0, count, batch_size)]
-    return torch.cat([diffusion.generate((size, *image_shape), steps=steps, seed=seed + index)
-                      .cpu() for index, size in enumerate(sizes)])
+    batches = []
+    for index, start in enumerate(range(0, count, batch_size)):
+        size = min(batch_size, count - start)
+        model, conditioning = diffusion, None
+        if labels is not None:
+            batch_labels = labels[start:start + size].to(diffusion.schedule.device)
+            if guidance == 1.0:
+                conditioning = {"class_labels": batch_labels}
+            else:
+                guided = GuidedModel(diffusion.model, batch_labels, guidance, null_class)
+                model = Diffusion(guided, diffusion.schedule, diffusion.prediction_type)
+        batches.append(model.generate((size, *image_shape), steps=steps, seed=seed + index,
+                                      conditioning=conditioning).cpu())
+    return torch.cat(batches)
 
 
 def _statistics(images: torch.Tensor) -> dict[str, float]:
@@ -118,7 +135,30 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
     }
     if config["data"] == "digits":
         metrics["digits"] = digits_scores(samples, held_out)
+        num_classes = config["model"]["config"].get("num_classes")
+        if num_classes is not None:
+            metrics["digits"]["class_conditional"] = class_conditional_digits_scores(
+                diffusion, num_classes, n_samples, image_shape, batch_size, seed)
     return metrics
+
+
+def class_conditional_digits_scores(diffusion: Diffusion, num_classes: int, count: int,
+                                    image_shape: tuple[int, ...], batch_size: int, seed: int
+                                    ) -> dict[str, dict[str, float]]:
+    """For each guidance weight in GUIDANCE_WEIGHTS: ask for classes 0, 1, …, 9, 0, … and
+    report the fraction the digits classifier sees as the class asked for, and its confidence."""
+    classifier = fit_digits_classifier()
+    labels = torch.arange(count) % num_classes
+    scores = {}
+    for guidance in GUIDANCE_WEIGHTS:
+        samples = generate_samples(diffusion, count, image_shape, batch_size, seed, labels,
+                                   guidance, null_class=num_classes)
+        probabilities = classifier.predict_proba(samples)
+        scores[f"guidance_{guidance:g}"] = {
+            "accuracy": classifier.accuracy(samples, labels),
+            "confidence": float(probabilities.max(axis=1).mean()),
+        }
+    return scores
 
 
 def write_json_atomic(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:
