@@ -1,5 +1,6 @@
 """The `specdiff` command end to end on a tiny run (TRAIN-9 for its refusals)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,20 @@ def test_epsilon_prediction_with_zero_terminal_snr_is_refused(tmp_path: Path,
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "run"),
                  "--zero-terminal-snr"]) == 2
     assert "prediction_type must be" in capsys.readouterr().err
+
+
+@pytest.mark.spec("TRAIN-7")
+def test_torchrun_trains_with_two_processes_and_rank_0_writes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", "-m", "specdiff.cli", "train", *TINY, "--steps", "2",
+               "--out", str(run)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                               check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert [p.name for p in list_checkpoints(run)] == ["checkpoint-00000002"]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # the last step, once
+    assert completed.stdout.count("training epsconv") == 1  # rank 0 only

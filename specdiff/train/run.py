@@ -5,10 +5,12 @@ run folder always records the same identity (model, schedule, data, image shape)
 ``specdiff sample``/``evaluate`` rebuild the model from.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion
@@ -28,6 +30,18 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+def join_distributed(device: torch.device) -> torch.device:
+    """Under ``torchrun`` (WORLD_SIZE > 1) join the process group — NCCL with the GPU of
+    LOCAL_RANK, or gloo on CPUs — and return this process's device (TRAIN-7)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
 
 
 def train_run(
@@ -69,12 +83,15 @@ def train_run(
     diffusion = Diffusion(build_model(record, config.seed), build_schedule(schedule_description),
                           prediction_type=prediction_type)
     trainer = Trainer(diffusion, dataset, config, out, identity=identity,
-                      device=resolve_device(device), progress=progress)
+                      device=join_distributed(resolve_device(device)), progress=progress)
     if resume:
-        print(f"resuming {out} at step {trainer.resume()}")
-    parameters = sum(p.numel() for p in diffusion.model.parameters())
-    print(f"training {model} ({parameters:,} parameters) on {dataset!r} for {config.steps} steps "
-          f"on {trainer.device}")
+        start = trainer.resume()
+        if trainer.rank == 0:
+            print(f"resuming {out} at step {start}")
+    if trainer.rank == 0:
+        parameters = sum(p.numel() for p in diffusion.model.parameters())
+        print(f"training {model} ({parameters:,} parameters) on {dataset!r} for {config.steps} "
+              f"steps on {trainer.device} × {trainer.world_size} process(es)")
     return trainer.fit()
 
 
