@@ -7,6 +7,7 @@ Only :func:`unet_to_diffusers` needs diffusers installed; it is imported there, 
 time of specdiff. Nothing here downloads: build the diffusers model from its config.
 """
 
+import dataclasses
 import importlib
 from collections.abc import Mapping
 from typing import Any
@@ -27,9 +28,6 @@ _FIXED_ARGUMENTS: dict[str, Any] = {
     "time_embedding_type": "positional",
     "flip_sin_to_cos": False,
     "freq_shift": 1,
-    # NET-14: a stride-2 conv with zero padding 1 on every side. google/ddpm-cifar10-32 has
-    # downsample_padding = 0, TF's "SAME" (pads bottom and right only): a different function.
-    "downsample_padding": 1,
     "downsample_type": "conv",
     "upsample_type": "conv",
     # NET-11, NET-13, NET-16: SiLU; time added (not scale-shift); no rescaling; mid attention.
@@ -41,6 +39,10 @@ _FIXED_ARGUMENTS: dict[str, Any] = {
     "attn_norm_num_groups": None,
     "class_embed_type": None,
 }
+
+# NET-14: diffusers pads bottom and right by 1 before a stride-2 conv when its
+# downsample_padding is 0 (TF's "SAME", google/ddpm-cifar10-32), and every side by 1 when it is 1.
+_DIFFUSERS_DOWNSAMPLE_PADDING = {"symmetric": 1, "bottom_right": 0}
 
 
 def _attention_head_dim(config: UNetConfig) -> int | None:
@@ -84,6 +86,7 @@ def diffusers_config_for(config: UNetConfig) -> dict[str, Any]:
         "dropout": config.dropout,
         # Our row num_classes is the null class of classifier-free guidance.
         "num_class_embeds": None if config.num_classes is None else config.num_classes + 1,
+        "downsample_padding": _DIFFUSERS_DOWNSAMPLE_PADDING[config.downsample_padding],
         **_FIXED_ARGUMENTS,
     }
 
@@ -113,10 +116,12 @@ def _normalized(value: Any) -> Any:
 def _require_matching_config(model: nn.Module, config: UNetConfig) -> None:
     """A model carries its config: refuse one that computes another function (INTEROP-1)."""
     model_config = getattr(model, "config", {})
+    # Dropout is a training option, and the function is the eval-mode one: google/ddpm-cifar10-32
+    # says nothing of dropout (diffusers reads 0.0) though DDPM trained it with 0.1.
     mismatched = {
         key: (model_config.get(key), value)
         for key, value in diffusers_config_for(config).items()
-        if _normalized(model_config.get(key)) != _normalized(value)
+        if key != "dropout" and _normalized(model_config.get(key)) != _normalized(value)
     }
     if mismatched:
         details = ", ".join(f"{key}: model {got!r}, needed {needed!r}"
@@ -156,8 +161,22 @@ def state_dict_to_diffusers(unet: UNet) -> dict[str, torch.Tensor]:
     return {table[key][0]: value.detach().clone() for key, value in state.items()}
 
 
+def _with_padding_of(model: nn.Module, config: UNetConfig) -> UNetConfig:
+    """``config`` with the downsample padding of the diffusers ``model`` (NET-14)."""
+    padding = getattr(model, "config", {}).get("downsample_padding")
+    by_diffusers_value = {value: name for name, value in _DIFFUSERS_DOWNSAMPLE_PADDING.items()}
+    if padding not in by_diffusers_value:
+        raise ValueError(f"the diffusers model's downsample_padding must be 0 (bottom_right) or "
+                         f"1 (symmetric), got {padding!r}")
+    return dataclasses.replace(config, downsample_padding=by_diffusers_value[padding])
+
+
 def unet_from_diffusers(source: DiffusersSource, config: UNetConfig) -> UNet:
-    """INTEROP-1: ``UNet(config)`` holding the diffusers weights, in their dtype and device."""
+    """INTEROP-1: ``UNet(config)`` holding the diffusers weights, in their dtype and device; from
+    a model, config's downsample_padding is replaced by the model's (0 → bottom_right,
+    1 → symmetric), so the result computes the model's function."""
+    if isinstance(source, nn.Module):
+        config = _with_padding_of(source, config)
     state = state_dict_from_diffusers(source, config)
     with torch.device("meta"):  # no random initialization of parameters about to be replaced
         unet = UNet(config)

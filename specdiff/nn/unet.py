@@ -122,7 +122,8 @@ class UNet(nn.Module):
                 if config.has_attention(level):
                     attentions.append(self._attention(width))
                 skip_channels.append(width)
-            downsample = Downsample(width) if level < last else None
+            downsample = (Downsample(width, config.downsample_padding) if level < last
+                          else None)
             if downsample is not None:
                 skip_channels.append(width)
             down.append(DownLevel(blocks, attentions, downsample))

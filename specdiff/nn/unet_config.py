@@ -7,6 +7,7 @@ the torch model are built from one description.
 from dataclasses import dataclass
 
 from specdiff.spec._validate import require_int_at_least, require_real_in
+from specdiff.spec.unet import DOWNSAMPLE_PADDINGS
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class UNetConfig:
     num_classes: int | None = None
     num_timesteps: int = 1000
     gradient_checkpointing: bool = False
+    downsample_padding: str = "symmetric"
 
     def __post_init__(self) -> None:
         require_int_at_least("image_size", self.image_size, 1)
@@ -54,6 +56,9 @@ class UNetConfig:
         require_real_in("dropout", self.dropout, 0.0, 1.0, high_open=True)
         require_real_in("norm_eps", self.norm_eps, 0.0, float("inf"), low_open=True,
                         high_open=True)
+        if self.downsample_padding not in DOWNSAMPLE_PADDINGS:
+            raise ValueError(f"downsample_padding must be one of {DOWNSAMPLE_PADDINGS}, got "
+                             f"{self.downsample_padding!r}")
         self._check_layout()
 
     def _check_layout(self) -> None:
@@ -103,7 +108,9 @@ class UNetConfig:
 
     @classmethod
     def ddpm_cifar10(cls) -> "UNetConfig":
-        """The CIFAR-10 model of Ho et al. (2020): 35.7M parameters."""
+        """The CIFAR-10 model of Ho et al. (2020): 35.7M parameters, downsampling with
+        TensorFlow's "SAME" padding (bottom_right) like the paper's code and its released
+        checkpoint (diffusers' google/ddpm-cifar10-32, downsample_padding=0)."""
         return cls(
             image_size=32,
             data_channels=3,
@@ -112,6 +119,7 @@ class UNetConfig:
             num_res_blocks=2,
             attention_resolutions=(16,),
             dropout=0.1,
+            downsample_padding="bottom_right",
         )
 
     @classmethod

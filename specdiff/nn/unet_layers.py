@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from specdiff.spec.unet import MAX_PERIOD
+from specdiff.spec.unet import DOWNSAMPLE_PADDINGS, MAX_PERIOD
 
 
 def timestep_embedding(t: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
@@ -84,13 +84,20 @@ class Attention(nn.Module):
 
 
 class Downsample(nn.Module):
-    """NET-14: a 3×3 stride-2 conv with zero padding 1 (halves even sides)."""
+    """NET-14: a 3×3 stride-2 conv of x zero-padded by 1 on every side ("symmetric") or on the
+    bottom and right only ("bottom_right", TF "SAME")."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, padding: str = "symmetric") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        if padding not in DOWNSAMPLE_PADDINGS:
+            raise ValueError(f"padding must be one of {DOWNSAMPLE_PADDINGS}, got {padding!r}")
+        self.padding = padding
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2,
+                              padding=1 if padding == "symmetric" else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == "bottom_right":
+            x = functional.pad(x, (0, 1, 0, 1))  # (left, right, top, bottom)
         out: torch.Tensor = self.conv(x)
         return out
 

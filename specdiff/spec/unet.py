@@ -18,6 +18,8 @@ from specdiff.spec.nets import conv_layer
 
 # The sinusoids' longest period is 2π·MAX_PERIOD (Vaswani et al. 2017; Ho et al. 2020).
 MAX_PERIOD = 10000.0
+# Where a downsample pads (NET-14): 1 on every side, or only bottom and right (TF "SAME").
+DOWNSAMPLE_PADDINGS = ("symmetric", "bottom_right")
 
 
 @runtime_checkable
@@ -46,6 +48,8 @@ class UNetLayout(Protocol):
     def num_classes(self) -> int | None: ...
     @property
     def num_timesteps(self) -> int: ...
+    @property
+    def downsample_padding(self) -> str: ...
 
 
 @typechecked
@@ -187,9 +191,18 @@ def downsample(
     params: Mapping[str, np.ndarray],
     prefix: str,
     x: Float[np.ndarray, "batch channel height width"],
-) -> Float64[np.ndarray, "batch channel (height+1)//2 (width+1)//2"]:
-    """NET-14: a 3×3 stride-2 conv with zero padding 1, i.e. conv2d_same(x)[:, :, ::2, ::2]."""
-    return conv_layer(params, f"{prefix}.conv", x)[:, :, ::2, ::2]
+    padding: str = "symmetric",
+) -> Float64[np.ndarray, "batch channel half_height half_width"]:
+    """NET-14: conv2d_same(x)[:, :, ::2, ::2] (symmetric) or conv2d_same(x)[:, :, 1::2, 1::2]
+    (bottom_right): a 3×3 stride-2 conv of x zero-padded on every side, resp. bottom and right."""
+    if padding not in DOWNSAMPLE_PADDINGS:
+        raise ValueError(f"padding must be one of {DOWNSAMPLE_PADDINGS}, got {padding!r}")
+    if padding == "bottom_right" and min(x.shape[-2:]) < 2:
+        raise ValueError(f"x must have height and width >= 2 for bottom_right padding (a 3×3 "
+                         f"window must fit the padded image), got shape {x.shape}")
+    # The stride-2 windows are centred on even positions when padding all sides, odd otherwise.
+    first = 0 if padding == "symmetric" else 1
+    return conv_layer(params, f"{prefix}.conv", x)[:, :, first::2, first::2]
 
 
 @typechecked
@@ -269,7 +282,7 @@ def unet(
                 h = attention(params, f"down.{level}.attentions.{index}", h, heads, groups, eps)
             skips.append(h)
         if level < levels - 1:
-            h = downsample(params, f"down.{level}.downsample", h)
+            h = downsample(params, f"down.{level}.downsample", h, config.downsample_padding)
             skips.append(h)
     h = res_block(params, "mid.block_1", h, emb, groups, eps)
     h = attention(params, "mid.attention", h, heads, groups, eps)

@@ -3,6 +3,7 @@
 diffusers models are built from their config (never downloaded) and filled with random weights.
 """
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -20,6 +21,7 @@ from specdiff.interop import (
     unet_to_diffusers,
 )
 from specdiff.nn import UNet, UNetConfig
+from specdiff.spec.unet import DOWNSAMPLE_PADDINGS
 from specdiff.testing import assert_close_to_spec, batched_timesteps
 from specdiff.testing.nets import randomized_module, to_spec_array, unet_configs
 
@@ -27,6 +29,28 @@ diffusers = pytest.importorskip("diffusers")
 
 seeds = st.integers(0, 2**32 - 1)
 DDPM_CIFAR10_PARAMETERS = 35_746_307
+# google/ddpm-cifar10-32's config.json as released (diffusers 0.0.4): its weights are DDPM's.
+DDPM_CIFAR10_CHECKPOINT_CONFIG = {
+    "_class_name": "UNet2DModel",
+    "_diffusers_version": "0.0.4",
+    "act_fn": "silu",
+    "attention_head_dim": None,
+    "block_out_channels": [128, 256, 256, 256],
+    "center_input_sample": False,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+    "downsample_padding": 0,
+    "flip_sin_to_cos": False,
+    "freq_shift": 1,
+    "in_channels": 3,
+    "layers_per_block": 2,
+    "mid_block_scale_factor": 1,
+    "norm_eps": 1e-06,
+    "norm_num_groups": 32,
+    "out_channels": 3,
+    "sample_size": 32,
+    "time_embedding_type": "positional",
+    "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+}
 
 Case = tuple[UNetConfig, np.ndarray, np.ndarray, np.ndarray | None, int]
 
@@ -41,8 +65,11 @@ def expressible_in_diffusers(config: UNetConfig) -> bool:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """(config, x, t, class_labels or None, parameter seed) for configs diffusers can express."""
+    """(config, x, t, class_labels or None, parameter seed) for configs diffusers can express,
+    with either downsample padding."""
     config = draw(unet_configs().filter(expressible_in_diffusers))
+    config = dataclasses.replace(config,
+                                 downsample_padding=draw(st.sampled_from(DOWNSAMPLE_PADDINGS)))
     batch = draw(st.integers(1, 2))
     shape = (batch, config.data_channels, config.image_size, config.image_size)
     x = np.random.default_rng(draw(seeds)).normal(size=shape)
@@ -116,12 +143,20 @@ def test_our_unet_converted_to_diffusers_computes_the_same_function(device: str,
 
 @pytest.fixture(scope="module")
 def cifar_models() -> tuple[UNet, torch.nn.Module]:
-    """The DDPM CIFAR-10 layout in both libraries; diffusers' own random initialization."""
-    config = UNetConfig.ddpm_cifar10()
+    """google/ddpm-cifar10-32's model built from its released config (not downloaded), with
+    diffusers' own random initialization, and our DDPM CIFAR-10 preset converted from it."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        theirs = diffusers.UNet2DModel(**diffusers_config_for(config)).eval()
-    return unet_from_diffusers(theirs, config).eval(), theirs
+        theirs = diffusers.UNet2DModel.from_config(DDPM_CIFAR10_CHECKPOINT_CONFIG).eval()
+    return unet_from_diffusers(theirs, UNetConfig.ddpm_cifar10()).eval(), theirs
+
+
+@pytest.mark.spec("INTEROP-1")
+def test_ddpm_cifar10_preset_maps_to_the_released_checkpoints_config() -> None:
+    ours = diffusers_config_for(UNetConfig.ddpm_cifar10())
+    for key, value in DDPM_CIFAR10_CHECKPOINT_CONFIG.items():
+        if not key.startswith("_"):
+            assert ours[key] == (tuple(value) if isinstance(value, list) else value), key
 
 
 @pytest.mark.spec("INTEROP-1", "INTEROP-2")
@@ -129,6 +164,7 @@ def test_ddpm_cifar10_layout_has_the_same_parameters_in_both(
     cifar_models: tuple[UNet, torch.nn.Module],
 ) -> None:
     ours, theirs = cifar_models
+    assert ours.config.downsample_padding == "bottom_right"
     assert sum(p.numel() for p in theirs.parameters()) == DDPM_CIFAR10_PARAMETERS
     assert sum(p.numel() for p in ours.parameters()) == DDPM_CIFAR10_PARAMETERS
     their_shapes = {key: value.shape for key, value in theirs.state_dict().items()}
@@ -168,15 +204,32 @@ def test_round_trips_are_bit_exact_copies(config: UNetConfig, seed: int, dtype: 
             assert converted[key].data_ptr() != value.data_ptr(), f"{key} is not a copy"
 
 
+@pytest.mark.spec("INTEROP-1")
+def test_diffusers_downsample_padding_0_is_bottom_right_and_1_is_symmetric() -> None:
+    for padding in DOWNSAMPLE_PADDINGS:
+        config = dataclasses.replace(UNetConfig.tiny(), downsample_padding=padding)
+        theirs = diffusers.UNet2DModel(**diffusers_config_for(config))
+        assert theirs.config.downsample_padding == {"symmetric": 1, "bottom_right": 0}[padding]
+        # The model's padding wins over the config's: the result computes the model's function.
+        for given_padding in DOWNSAMPLE_PADDINGS:
+            given_config = dataclasses.replace(config, downsample_padding=given_padding)
+            assert unet_from_diffusers(theirs, given_config).config.downsample_padding == padding
+
+
 @pytest.mark.spec("INTEROP-3")
-def test_a_model_with_tf_same_downsampling_is_refused() -> None:
+def test_state_dicts_of_models_with_another_downsample_padding_are_refused() -> None:
     config = UNetConfig.tiny()
     google_style = diffusers.UNet2DModel(**{**diffusers_config_for(config),
                                             "downsample_padding": 0})
     with pytest.raises(ValueError, match="downsample_padding: model 0, needed 1"):
-        unet_from_diffusers(google_style, config)
-    # A bare state dict carries no config: it converts (to a different function, interop.md).
-    assert unet_from_diffusers(google_style.state_dict(), config) is not None
+        state_dict_from_diffusers(google_style, config)
+    # A bare state dict carries no config: it converts under the config given.
+    assert unet_from_diffusers(google_style.state_dict(), config).config == config
+    padded_by_2 = diffusers.UNet2DModel(**{**diffusers_config_for(config),
+                                           "downsample_padding": 2})
+    with pytest.raises(ValueError, match=r"downsample_padding must be 0 \(bottom_right\) or 1 "
+                                         r"\(symmetric\), got 2"):
+        unet_from_diffusers(padded_by_2, config)
 
 
 @pytest.mark.spec("INTEROP-3")

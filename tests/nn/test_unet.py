@@ -25,12 +25,14 @@ from specdiff.spec import (
     upsample,
 )
 from specdiff.spec import timestep_embedding as spec_timestep_embedding
+from specdiff.spec.unet import DOWNSAMPLE_PADDINGS
 from specdiff.testing import assert_close_to_spec, batched_timesteps, eps_batches, nchw_shapes
 from specdiff.testing.nets import numpy_state_dict, randomized_module, to_spec_array, unet_configs
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=lambda dtype: str(dtype).removeprefix("torch."))
+paddings = pytest.mark.parametrize("padding", DOWNSAMPLE_PADDINGS)
 
 UNetCase = tuple[UNetConfig, np.ndarray, np.ndarray, np.ndarray | None, int]
 
@@ -156,15 +158,26 @@ def test_attention_equals_its_spec(device: str, dtype: torch.dtype, shape: tuple
 
 @pytest.mark.spec("NET-14")
 @dtypes
+@paddings
 @given(nchw_shapes(max_side=9), seeds)
-def test_downsample_equals_its_spec(device: str, dtype: torch.dtype, shape: tuple[int, ...],
-                                    seed: int) -> None:
-    layer = randomized_module(Downsample(shape[1]), seed, dtype, device)
+def test_downsample_equals_its_spec(device: str, dtype: torch.dtype, padding: str,
+                                    shape: tuple[int, ...], seed: int) -> None:
+    # bottom_right's domain: a padded side of 2 cannot hold the 3×3 window.
+    assume(padding == "symmetric" or min(shape[2:]) >= 2)
+    layer = randomized_module(Downsample(shape[1], padding), seed, dtype, device)
     x = normal_input(shape, seed, dtype, device)
     with torch.no_grad():
         actual = layer(x)
-    expected = downsample(numpy_state_dict(layer, prefix="down"), "down", to_spec_array(x))
+    expected = downsample(numpy_state_dict(layer, prefix="down"), "down", to_spec_array(x),
+                          padding)
     assert_close_to_spec(actual, expected, "conv")
+
+
+@pytest.mark.spec("NET-14")
+def test_both_downsample_paddings_have_the_same_parameters() -> None:
+    for padding in DOWNSAMPLE_PADDINGS:
+        shapes = {key: value.shape for key, value in Downsample(4, padding).state_dict().items()}
+        assert shapes == {"conv.weight": (4, 4, 3, 3), "conv.bias": (4,)}, padding
 
 
 @pytest.mark.spec("NET-15")
@@ -182,9 +195,12 @@ def test_upsample_equals_its_spec(device: str, dtype: torch.dtype, shape: tuple[
 
 @pytest.mark.spec("NET-16")
 @dtypes
+@paddings
 @given(unet_cases())
-def test_unet_equals_its_spec(device: str, dtype: torch.dtype, case: UNetCase) -> None:
+def test_unet_equals_its_spec(device: str, dtype: torch.dtype, padding: str, case: UNetCase
+                              ) -> None:
     config, x, t, labels, seed = case
+    config = dataclasses.replace(config, downsample_padding=padding)
     model = randomized_module(UNet(config), seed, dtype, device)
     actual, x_seen = run_unet(model, x, t, labels, dtype, device)
     assert_close_to_spec(actual, unet(numpy_state_dict(model), config, x_seen, t, labels),
@@ -207,6 +223,7 @@ def test_ddpm_cifar10_preset_has_the_papers_35_7m_parameters() -> None:
     count = sum(parameter.numel() for parameter in UNet(UNetConfig.ddpm_cifar10()).parameters())
     assert count == 35_746_307
     assert abs(count - 35.7e6) <= 0.01 * 35.7e6
+    assert UNetConfig.ddpm_cifar10().downsample_padding == "bottom_right"  # as the paper's code
 
 
 @pytest.mark.spec("NET-18")
@@ -301,6 +318,8 @@ def test_inductor_compiled_unet_equals_its_spec() -> None:
         ({"norm_eps": 0.0}, r"norm_eps must be in \(0.0, inf\), got 0.0"),
         ({"image_size": 7, "attention_resolutions": ()}, r"image_size must be divisible by 2\^1"),
         ({"attention_resolutions": (2,)}, r"attention_resolutions must be among .*\[8, 4\]"),
+        ({"downsample_padding": "same"},
+         r"downsample_padding must be one of \('symmetric', 'bottom_right'\), got 'same'"),
     ],
 )
 def test_unet_config_rejects_out_of_range_fields(changes: dict[str, object], message: str
@@ -324,3 +343,5 @@ def test_unet_forward_rejects_bad_inputs() -> None:
         model(x, t, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"class_labels must be in \[0, num_classes\] = \[0, 3\]"):
         conditional(x, t, torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match=r"padding must be one of \('symmetric', 'bottom_right'\)"):
+        Downsample(4, "valid")

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from specdiff.spec import (
@@ -18,6 +18,7 @@ from specdiff.spec import (
     unet,
     upsample,
 )
+from specdiff.spec.unet import DOWNSAMPLE_PADDINGS
 from specdiff.testing import assert_close_to_spec, batched_timesteps, eps_batches, nchw_shapes
 from specdiff.testing.nets import random_parameters
 
@@ -165,14 +166,44 @@ def test_attention_with_a_zero_output_projection_is_the_identity(shape: tuple[in
     np.testing.assert_array_equal(attention(params, "attention", x, heads, 2, 1e-6), x)
 
 
+# Zero rows (top, bottom) and columns (left, right) each padding adds before a stride-2 conv.
+EXPLICIT_PADS = {"symmetric": (1, 1), "bottom_right": (0, 1)}
+
+
+def valid_stride_2_conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """y[n, o, i, j] = b[o] + Σ_{c,u,v} w[o, c, u, v]·x[n, c, 2i + u, 2j + v]: no padding."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    out: np.ndarray = np.einsum("ocuv,nchwuv->nohw", weight, windows) + bias[None, :, None, None]
+    return out
+
+
 @pytest.mark.spec("NET-14")
+@pytest.mark.parametrize("padding", DOWNSAMPLE_PADDINGS)
 @given(nchw_shapes(max_side=9), seeds)
-def test_downsample_halves_the_sides_rounding_up(shape: tuple[int, ...], seed: int) -> None:
+def test_downsample_is_a_stride_2_conv_of_the_explicitly_padded_input(
+    padding: str, shape: tuple[int, ...], seed: int
+) -> None:
+    assume(padding == "symmetric" or min(shape[2:]) >= 2)
+    params = random_parameters(prefixed("down.conv", conv_shapes(shape[1], shape[1], 3)), seed)
+    x = np.random.default_rng(seed).normal(size=shape)
+    before, after = EXPLICIT_PADS[padding]
+    padded = np.pad(x, ((0, 0), (0, 0), (before, after), (before, after)))
+    expected = valid_stride_2_conv(padded, params["down.conv.weight"], params["down.conv.bias"])
+    assert_close_to_spec(downsample(params, "down", x, padding), expected, "conv")
+
+
+@pytest.mark.spec("NET-14")
+@pytest.mark.parametrize("padding", DOWNSAMPLE_PADDINGS)
+@given(nchw_shapes(max_side=9), seeds)
+def test_downsample_halves_the_sides_rounding_up_or_down(padding: str, shape: tuple[int, ...],
+                                                         seed: int) -> None:
+    assume(padding == "symmetric" or min(shape[2:]) >= 2)
     params = random_parameters(prefixed("down.conv", conv_shapes(shape[1], shape[1], 3)), seed)
     x = np.random.default_rng(seed).normal(size=shape)
     batch, channels, height, width = shape
-    assert downsample(params, "down", x).shape == (batch, channels, (height + 1) // 2,
-                                                    (width + 1) // 2)
+    rounding = 1 if padding == "symmetric" else 0  # ⌈side/2⌉, resp. ⌊side/2⌋
+    assert downsample(params, "down", x, padding).shape == (
+        batch, channels, (height + rounding) // 2, (width + rounding) // 2)
 
 
 @pytest.mark.spec("NET-15")
@@ -193,7 +224,7 @@ def test_upsample_of_a_constant_image_with_a_centre_kernel_repeats_pixels(
 
 
 @pytest.mark.spec("NET-20")
-def test_spec_layers_reject_groups_and_heads_that_do_not_divide_the_channels() -> None:
+def test_spec_layers_reject_arguments_outside_their_domain() -> None:
     x = np.zeros((1, 6, 2, 2))
     with pytest.raises(ValueError, match="groups must be an int >= 1 dividing channels = 6"):
         group_norm(x, 4, np.ones(6), np.zeros(6), 1e-6)
@@ -201,6 +232,11 @@ def test_spec_layers_reject_groups_and_heads_that_do_not_divide_the_channels() -
         attention(random_parameters(attention_shapes(6), 0), "attention", x, 4, 2, 1e-6)
     with pytest.raises(ValueError, match="channels must be an even int >= 4, got 5"):
         timestep_embedding(np.zeros(1, dtype=np.int64), 5)
+    down = random_parameters(prefixed("down.conv", conv_shapes(6, 6, 3)), 0)
+    with pytest.raises(ValueError, match=r"padding must be one of \('symmetric', 'bottom_right'\)"):
+        downsample(down, "down", x, "valid")
+    with pytest.raises(ValueError, match="x must have height and width >= 2 for bottom_right"):
+        downsample(down, "down", np.zeros((1, 6, 1, 4)), "bottom_right")
 
 
 @pytest.mark.spec("NET-20")
@@ -208,7 +244,8 @@ def test_spec_unet_rejects_bad_inputs() -> None:
     # Any object with UNetConfig's fields will do; the spec never imports the torch package.
     config = SimpleNamespace(image_size=8, data_channels=3, base_channels=8, channel_mults=(1, 2),
                              num_res_blocks=1, attention_resolutions=(4,), attention_heads=1,
-                             norm_groups=4, norm_eps=1e-6, num_classes=None, num_timesteps=1000)
+                             norm_groups=4, norm_eps=1e-6, num_classes=None, num_timesteps=1000,
+                             downsample_padding="symmetric")
     x, t = np.zeros((1, 3, 8, 8)), np.zeros(1, dtype=np.int64)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3, 8, 8\)"):
         unet({}, config, np.zeros((1, 3, 4, 4)), t)
