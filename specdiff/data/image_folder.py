@@ -50,7 +50,7 @@ def load_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     if not file.is_file():
         raise FileNotFoundError(f"image file {file} does not exist")
     image: np.ndarray = _read_image(file, _PILLOW_MODES[channels], None).transpose(2, 0, 1)
-    return image[np.newaxis]
+    return image[np.newaxis].copy()  # writable and contiguous (Pillow's buffer is read-only)
 
 
 def _is_image(path: Path) -> bool:
