@@ -63,7 +63,7 @@ def test_evaluate_scores_class_conditional_runs_per_guidance_weight(tmp_path: Pa
     assert main(["evaluate", str(run), "--n-samples", "10", "--vlb-timesteps", "2",
                  "--device", "cpu"]) == 0
     scores = json.loads((run / "metrics.json").read_text())["digits"]["class_conditional"]
-    assert set(scores) == {"guidance_1", "guidance_3"}
+    assert set(scores) == {"guidance_1", "guidance_1.5"}
     for score in scores.values():
         assert score["accuracy"] in {k / 10 for k in range(11)}  # 10 samples, one per class
         assert 0.1 <= score["confidence"] <= 1.0

@@ -22,7 +22,7 @@ from specdiff.evaluation.digits_classifier import fit_digits_classifier
 from specdiff.spec.reverse import Variance
 
 # Classifier-free guidance weights evaluate scores class-conditional runs at (1: no guidance).
-GUIDANCE_WEIGHTS = (1.0, 3.0)
+GUIDANCE_WEIGHTS = (1.0, 1.5)
 SAMPLER_STEPS = 50  # DDIM steps of the samples whose statistics are reported (at most T)
 # The reverse variance of the bound: the one the DDPM sampler uses by default (REV-9).
 VLB_VARIANCE: Variance = "fixed_small"
