@@ -49,8 +49,9 @@ def load_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"image file {file} does not exist")
-    image: np.ndarray = _read_image(file, _PILLOW_MODES[channels], None).transpose(2, 0, 1)
-    return image[np.newaxis].copy()  # writable and contiguous (Pillow's buffer is read-only)
+    image = _read_image(file, _PILLOW_MODES[channels], None).transpose(2, 0, 1)
+    batch: np.ndarray = image[np.newaxis].copy()  # writable (Pillow's buffer is read-only)
+    return batch
 
 
 def _is_image(path: Path) -> bool:
