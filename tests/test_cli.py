@@ -9,6 +9,7 @@ from PIL import Image
 
 from specdiff.cli import main
 from specdiff.spec import read_ppm
+from specdiff.testing import write_png
 from specdiff.train import list_checkpoints
 
 TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
@@ -49,10 +50,6 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path,
     assert main(["sample", str(tmp_path / "nothing")]) == 2
 
 
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    Image.fromarray(pixels.astype(np.uint8)).save(path)
-
-
 def test_conditional_sampling_writes_one_row_per_class(tmp_path: Path) -> None:
     run = tmp_path / "run"
     conditional = [*TINY[:4], "--model", "unet-tiny", *TINY[6:], "--conditional"]
@@ -71,8 +68,8 @@ def test_inpaint_keeps_the_known_pixels(tmp_path: Path) -> None:
     image = np.random.default_rng(0).integers(0, 256, (8, 8))
     mask = np.zeros((8, 8))
     mask[:, :4] = 255  # keep the left half
-    _write_png(tmp_path / "in.png", image)
-    _write_png(tmp_path / "mask.png", mask)
+    write_png(tmp_path / "in.png", image)
+    write_png(tmp_path / "mask.png", mask)
     out = tmp_path / "out.png"
     assert main(["inpaint", str(run), "--image", str(tmp_path / "in.png"), "--mask",
                  str(tmp_path / "mask.png"), "--scale", "1", "--quiet", "--out", str(out)]) == 0
@@ -84,7 +81,7 @@ def test_super_resolution_trains_and_upscales(tmp_path: Path) -> None:
     run = tmp_path / "run"
     sr = [*TINY[:4], "--model", "unet-tiny", *TINY[6:], "--task", "sr", "--scale", "2"]
     assert main(["train", *sr, "--steps", "2", "--out", str(run)]) == 0
-    _write_png(tmp_path / "small.png", np.full((4, 4), 128))
+    write_png(tmp_path / "small.png", np.full((4, 4), 128))
     out = tmp_path / "big.png"
     assert main(["upscale", str(run), "--image", str(tmp_path / "small.png"), "--steps", "3",
                  "--scale", "1", "--quiet", "--out", str(out)]) == 0

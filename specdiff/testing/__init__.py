@@ -1,4 +1,5 @@
-"""Public test helpers: Hypothesis strategies over the laws' domains and the tolerance policy.
+"""Public test helpers: Hypothesis strategies over the laws' domains, the tolerance policy, and
+helpers that give a torch mirror and its spec the same inputs.
 
 Requires the ``dev`` extra (hypothesis). Users check their own implementations with these.
 """
@@ -13,6 +14,7 @@ from specdiff.testing.autoencoders import (
     autoencoder_configs_with_image_shapes,
     autoencoder_image_shapes,
 )
+from specdiff.testing.cases import NoisingCase, noising_cases
 from specdiff.testing.conditional_oracles import (
     CorrelatedGaussianOracle,
     NullClassMixtureOracle,
@@ -33,6 +35,7 @@ from specdiff.testing.exact_law import (
     exact_moments,
     pndm_reference,
 )
+from specdiff.testing.images import write_png
 from specdiff.testing.oracles import GaussianMixtureOracle, GaussianOracle
 from specdiff.testing.strategies import (
     ALPHA_BAR_MAX,
@@ -53,7 +56,9 @@ from specdiff.testing.strategies import (
     timesteps,
     unbounded_batches,
 )
+from specdiff.testing.tensors import as_tensor, per_example, to_spec_array
 from specdiff.testing.tolerance import POLICY, Kind, Tolerance, assert_close_to_spec, tolerance_for
+from specdiff.testing.twin_models import NumpyEpsModel, TorchEpsModel, twin_eps_models
 
 __all__ = [
     "ALPHA_BAR_MAX",
@@ -69,14 +74,18 @@ __all__ = [
     "LawCheck",
     "LinearSchedule",
     "NCHWShape",
+    "NoisingCase",
     "NullClassMixtureOracle",
+    "NumpyEpsModel",
     "Reference",
     "SchedulerAdapter",
     "Tolerance",
+    "TorchEpsModel",
     "affine_gaussian_law",
     "alpha_bar_arrays",
     "alpha_bar_pairs",
     "alpha_bar_values",
+    "as_tensor",
     "assert_close_to_spec",
     "assert_gaussian_moments",
     "autoencoder_configs",
@@ -95,9 +104,14 @@ __all__ = [
     "image_batches",
     "linear_schedules",
     "nchw_shapes",
+    "noising_cases",
     "num_timesteps",
+    "per_example",
     "pndm_reference",
     "timesteps",
+    "to_spec_array",
     "tolerance_for",
+    "twin_eps_models",
     "unbounded_batches",
+    "write_png",
 ]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from specdiff.nn.epsconv import EpsConvNetConfig
 from specdiff.nn.unet_config import UNetConfig
+from specdiff.testing.tensors import to_spec_array
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
@@ -58,12 +59,6 @@ def numpy_state_dict(module: torch.nn.Module, prefix: str = "") -> dict[str, np.
         f"{prefix}.{key}" if prefix else key: to_spec_array(value)
         for key, value in module.state_dict().items()
     }
-
-
-def to_spec_array(tensor: torch.Tensor) -> np.ndarray:
-    """A tensor as the float64 array the spec takes: compare the spec on exactly the values the
-    implementation saw, so rounding the inputs to its dtype is not counted as its error."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
 
 
 def load_numpy_state_dict(module: torch.nn.Module, params: Mapping[str, np.ndarray]) -> None:

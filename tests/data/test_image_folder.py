@@ -10,12 +10,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from specdiff.data import load_image_folder
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    """``pixels`` (H, W, 3) or (H, W) uint8, written losslessly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
+from specdiff.testing import write_png
 
 
 def _random_rgb(seed: int, height: int, width: int) -> np.ndarray:
@@ -31,7 +26,7 @@ def test_unlabeled_png_pixels_are_read_back_exactly_in_nchw(
 ) -> None:
     folder = tmp_path_factory.mktemp("images")
     for index, image in enumerate(images):
-        _write_png(folder / f"{index:03d}.png", image)
+        write_png(folder / f"{index:03d}.png", image)
     dataset = load_image_folder(folder)
     assert not dataset.has_labels
     np.testing.assert_array_equal(dataset.images.numpy(), images.transpose(0, 3, 1, 2))
@@ -39,9 +34,9 @@ def test_unlabeled_png_pixels_are_read_back_exactly_in_nchw(
 
 @pytest.mark.spec("DATA-8")
 def test_class_subfolders_become_labels_in_sorted_order(tmp_path: Path) -> None:
-    _write_png(tmp_path / "dog" / "b.png", _random_rgb(0, 4, 4))
-    _write_png(tmp_path / "cat" / "x.PNG", _random_rgb(1, 4, 4))
-    _write_png(tmp_path / "dog" / "a.png", _random_rgb(2, 4, 4))
+    write_png(tmp_path / "dog" / "b.png", _random_rgb(0, 4, 4))
+    write_png(tmp_path / "cat" / "x.PNG", _random_rgb(1, 4, 4))
+    write_png(tmp_path / "dog" / "a.png", _random_rgb(2, 4, 4))
     (tmp_path / "notes.txt").write_text("not an image")
     dataset = load_image_folder(tmp_path)
     assert dataset.class_names == ("cat", "dog")
@@ -53,7 +48,7 @@ def test_class_subfolders_become_labels_in_sorted_order(tmp_path: Path) -> None:
 @pytest.mark.spec("DATA-8")
 def test_grey_conversion_and_jpeg(tmp_path: Path) -> None:
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
-    _write_png(tmp_path / "grey.png", grey)
+    write_png(tmp_path / "grey.png", grey)
     Image.fromarray(_random_rgb(0, 8, 8)).save(tmp_path / "photo.jpg", quality=95)
     dataset = load_image_folder(tmp_path, channels=1)
     assert dataset.images.shape == (2, 1, 8, 8)
@@ -63,8 +58,8 @@ def test_grey_conversion_and_jpeg(tmp_path: Path) -> None:
 
 @pytest.mark.spec("DATA-8")
 def test_mixed_sizes_are_rejected_unless_a_size_is_given(tmp_path: Path) -> None:
-    _write_png(tmp_path / "a.png", _random_rgb(0, 4, 6))
-    _write_png(tmp_path / "b.png", _random_rgb(1, 5, 5))
+    write_png(tmp_path / "a.png", _random_rgb(0, 4, 6))
+    write_png(tmp_path / "b.png", _random_rgb(1, 5, 5))
     with pytest.raises(ValueError, match=r"different sizes .*a.png: 6x4, .*b.png: 5x5.*size="):
         load_image_folder(tmp_path)
     resized = load_image_folder(tmp_path, size=3)
@@ -81,8 +76,8 @@ def test_folder_errors_name_the_path_and_the_expectation(tmp_path: Path) -> None
         load_image_folder(tmp_path / "missing")
     with pytest.raises(ValueError, match="no images"):
         load_image_folder(tmp_path)
-    _write_png(tmp_path / "top.png", _random_rgb(0, 4, 4))
-    _write_png(tmp_path / "cls" / "inner.png", _random_rgb(1, 4, 4))
+    write_png(tmp_path / "top.png", _random_rgb(0, 4, 4))
+    write_png(tmp_path / "cls" / "inner.png", _random_rgb(1, 4, 4))
     with pytest.raises(ValueError, match="both directly inside and in subfolders"):
         load_image_folder(tmp_path)
     with pytest.raises(ValueError, match=r"channels must be 1 .* or 3"):

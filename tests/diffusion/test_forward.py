@@ -17,40 +17,18 @@ from specdiff.diffusion import (
     predict_x0,
 )
 from specdiff.testing import (
-    alpha_bar_arrays,
+    NoisingCase,
     alpha_bar_values,
+    as_tensor,
     assert_close_to_spec,
-    batched_timesteps,
     eps_batches,
     image_batches,
     nchw_shapes,
-    timesteps,
+    noising_cases,
+    per_example,
+    to_spec_array,
     unbounded_batches,
 )
-
-
-def on(device: str, dtype: torch.dtype, array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=dtype, device=device)
-
-
-def seen(tensor: torch.Tensor) -> np.ndarray:
-    """What the torch function was given, in float64: the spec gets the same rounded inputs."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
-
-
-def per_example(values: np.ndarray | float, ndim: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    return array.reshape(array.shape + (1,) * (ndim - array.ndim)) if array.ndim else array
-
-
-@st.composite
-def noising_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | np.ndarray]:
-    """(ᾱ table, x0, ε, t) with t one int or one per batch element."""
-    bars = draw(alpha_bar_arrays())
-    shape = tuple(draw(nchw_shapes()))
-    T = bars.shape[0]
-    t = draw(st.one_of(timesteps(T), batched_timesteps(T, shape[0])))
-    return bars, draw(image_batches(shape)), draw(eps_batches(shape)), t
 
 
 @st.composite
@@ -68,12 +46,13 @@ def as_alpha_bar(value: float | np.ndarray, device: str) -> float | torch.Tensor
 
 @pytest.mark.spec("FWD-1")
 @given(case=noising_cases())
-def test_noised_sample_from_eps_equals_spec(case: tuple, device: str, dtype: torch.dtype) -> None:
+def test_noised_sample_from_eps_equals_spec(case: NoisingCase, device: str,
+                                            dtype: torch.dtype) -> None:
     bars, x0, eps, t = case
-    x0_t, eps_t = on(device, dtype, x0), on(device, dtype, eps)
+    x0_t, eps_t = as_tensor(x0, device, dtype), as_tensor(eps, device, dtype)
     steps = t if isinstance(t, int) else torch.from_numpy(t).to(device)
     x_t, target = noised_sample_from_eps(torch.from_numpy(bars).to(device), x0_t, eps_t, steps)
-    expected, _ = spec.noised_sample_from_eps(bars, seen(x0_t), seen(eps_t), t)
+    expected, _ = spec.noised_sample_from_eps(bars, to_spec_array(x0_t), to_spec_array(eps_t), t)
     assert target is eps_t
     assert_close_to_spec(x_t, expected, "elementwise", scale=1 + np.abs(x0) + np.abs(eps))
 
@@ -88,9 +67,9 @@ def test_add_noise_is_noising_with_the_generators_next_draw(t: int, seed: int, d
     draw = torch.randn(x0.shape, generator=torch.Generator(device).manual_seed(seed),
                        dtype=dtype, device=device)
     assert torch.equal(eps, draw)
-    expected, _ = spec.noised_sample_from_eps(schedule.alpha_bars.cpu().numpy(), seen(x0),
-                                              seen(eps), t)
-    assert_close_to_spec(x_t, expected, "elementwise", scale=1 + np.abs(seen(eps)))
+    expected, _ = spec.noised_sample_from_eps(schedule.alpha_bars.cpu().numpy(),
+                                              to_spec_array(x0), to_spec_array(eps), t)
+    assert_close_to_spec(x_t, expected, "elementwise", scale=1 + np.abs(to_spec_array(eps)))
 
 
 @pytest.mark.spec("FWD-4")
@@ -98,12 +77,12 @@ def test_add_noise_is_noising_with_the_generators_next_draw(t: int, seed: int, d
 def test_predict_x0_equals_spec(data: st.DataObject, device: str, dtype: torch.dtype) -> None:
     shape = tuple(data.draw(nchw_shapes()))
     alpha_bar = data.draw(per_example_alpha_bars(shape[0], high=1.0))
-    x_t = on(device, dtype, data.draw(unbounded_batches(shape)))
-    eps_hat = on(device, dtype, data.draw(eps_batches(shape)))
+    x_t = as_tensor(data.draw(unbounded_batches(shape)), device, dtype)
+    eps_hat = as_tensor(data.draw(eps_batches(shape)), device, dtype)
     actual = predict_x0(as_alpha_bar(alpha_bar, device), x_t, eps_hat)
-    expected = spec.predict_x0(alpha_bar, seen(x_t), seen(eps_hat))
+    expected = spec.predict_x0(alpha_bar, to_spec_array(x_t), to_spec_array(eps_hat))
     amplification = 1 / np.sqrt(per_example(alpha_bar, len(shape)))
-    scale = 1 + (np.abs(seen(x_t)) + np.abs(seen(eps_hat))) * amplification
+    scale = 1 + (np.abs(to_spec_array(x_t)) + np.abs(to_spec_array(eps_hat))) * amplification
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
@@ -112,12 +91,12 @@ def test_predict_x0_equals_spec(data: st.DataObject, device: str, dtype: torch.d
 def test_predict_eps_equals_spec(data: st.DataObject, device: str, dtype: torch.dtype) -> None:
     shape = tuple(data.draw(nchw_shapes()))
     alpha_bar = data.draw(per_example_alpha_bars(shape[0], low=0.0))
-    x_t = on(device, dtype, data.draw(unbounded_batches(shape)))
-    x0 = on(device, dtype, data.draw(image_batches(shape)))
+    x_t = as_tensor(data.draw(unbounded_batches(shape)), device, dtype)
+    x0 = as_tensor(data.draw(image_batches(shape)), device, dtype)
     actual = predict_eps(as_alpha_bar(alpha_bar, device), x_t, x0)
-    expected = spec.predict_eps(alpha_bar, seen(x_t), seen(x0))
+    expected = spec.predict_eps(alpha_bar, to_spec_array(x_t), to_spec_array(x0))
     amplification = 1 / np.sqrt(1 - per_example(alpha_bar, len(shape)))
-    scale = 1 + (np.abs(seen(x_t)) + np.abs(seen(x0))) * amplification
+    scale = 1 + (np.abs(to_spec_array(x_t)) + np.abs(to_spec_array(x0))) * amplification
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
@@ -126,15 +105,15 @@ def test_predict_eps_equals_spec(data: st.DataObject, device: str, dtype: torch.
 def test_append_time_channel_equals_spec(data: st.DataObject, device: str,
                                          dtype: torch.dtype) -> None:
     shape = tuple(data.draw(nchw_shapes()))
-    x = on(device, dtype, data.draw(image_batches(shape)))
+    x = as_tensor(data.draw(image_batches(shape)), device, dtype)
     t_norm = data.draw(st.one_of(
         st.floats(0.0, 0.999),
         st.lists(st.floats(0.0, 0.999), min_size=shape[0], max_size=shape[0]).map(np.array),
     ))
-    given_t = t_norm if isinstance(t_norm, float) else on(device, dtype, t_norm)
+    given_t = t_norm if isinstance(t_norm, float) else as_tensor(t_norm, device, dtype)
     actual = append_time_channel(x, given_t)
     expected = spec.append_time_channel(
-        seen(x), t_norm if isinstance(t_norm, float) else seen(given_t))
+        to_spec_array(x), t_norm if isinstance(t_norm, float) else to_spec_array(given_t))
     # Exact up to the one rounding of a float t_norm to the tensor's dtype.
     assert_close_to_spec(actual, expected, "elementwise")
 

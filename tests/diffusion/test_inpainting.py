@@ -20,10 +20,12 @@ from specdiff.spec.inpainting import repaint_levels
 from specdiff.testing import (
     GaussianOracle,
     alpha_bar_arrays,
+    as_tensor,
     assert_close_to_spec,
     eps_batches,
     image_batches,
     nchw_shapes,
+    to_spec_array,
     unbounded_batches,
 )
 from specdiff.testing.affine_law import (
@@ -33,7 +35,6 @@ from specdiff.testing.affine_law import (
     assert_gaussian_moments,
 )
 from specdiff.testing.conditional_oracles import CorrelatedGaussianOracle
-from specdiff.testing.nets import to_spec_array
 
 SCHEDULE = NoiseSchedule.linear(100, 1e-3, 0.2)
 MEAN = torch.tensor([0.2, -0.1], dtype=torch.float64)
@@ -45,9 +46,6 @@ KNOWN_VALUE = 0.6
 MASK = torch.tensor([1.0, 0.0], dtype=torch.float64).reshape(1, 1, 1, 2)  # pixel 0 known
 
 
-def on(device: str, dtype: torch.dtype, array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=dtype, device=device)
-
 
 @pytest.mark.spec("COND-5")
 @given(alpha_bar_arrays(), nchw_shapes(), st.data())
@@ -56,14 +54,14 @@ def test_torch_inpaint_step_equals_its_spec(device: str, dtype: torch.dtype,
                                             data: st.DataObject) -> None:
     t = data.draw(st.integers(0, bars.shape[0] - 1))
     x_t, eps_hat, image, noise, z = (
-        on(device, dtype, data.draw(strategy)) for strategy in (
+        as_tensor(data.draw(strategy), device, dtype) for strategy in (
             unbounded_batches(shape, 5.0), eps_batches(shape), image_batches(shape),
             eps_batches(shape), eps_batches(shape)))
-    mask = on(device, dtype, np.asarray(data.draw(st.lists(
+    mask = as_tensor(np.asarray(data.draw(st.lists(
         st.sampled_from([0.0, 1.0]), min_size=shape[2] * shape[3], max_size=shape[2] * shape[3]
-    ))).reshape(1, 1, *shape[2:]))
-    actual = inpaint_step(on(device, torch.float64, bars), t, x_t, eps_hat, image, mask, noise, z,
-                          True)
+    ))).reshape(1, 1, *shape[2:]), device, dtype)
+    actual = inpaint_step(as_tensor(bars, device, torch.float64), t, x_t, eps_hat, image, mask,
+                          noise, z, True)
     seen_x, seen_eps, seen_image, seen_mask, seen_noise, seen_z = (
         to_spec_array(v) for v in (x_t, eps_hat, image, mask, noise, z))
     expected = spec_inpaint_step(bars, t, seen_x, seen_eps, seen_image, seen_mask, seen_noise,
@@ -77,9 +75,9 @@ def test_torch_inpaint_step_equals_its_spec(device: str, dtype: torch.dtype,
 def test_torch_forward_step_equals_its_spec(device: str, dtype: torch.dtype, bars: np.ndarray,
                                             shape: tuple[int, ...], data: st.DataObject) -> None:
     t = data.draw(st.integers(0, bars.shape[0] - 1))
-    x_prev = on(device, dtype, data.draw(unbounded_batches(shape, 5.0)))
-    noise = on(device, dtype, data.draw(eps_batches(shape)))
-    actual = forward_step(on(device, torch.float64, bars), t, x_prev, noise)
+    x_prev = as_tensor(data.draw(unbounded_batches(shape, 5.0)), device, dtype)
+    noise = as_tensor(data.draw(eps_batches(shape)), device, dtype)
+    actual = forward_step(as_tensor(bars, device, torch.float64), t, x_prev, noise)
     seen_x, seen_noise = to_spec_array(x_prev), to_spec_array(noise)
     assert_close_to_spec(actual, spec_forward_step(bars, t, seen_x, seen_noise), "elementwise",
                          scale=1.0 + np.abs(seen_x) + np.abs(seen_noise))

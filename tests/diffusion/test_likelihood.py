@@ -24,33 +24,27 @@ from specdiff.spec.likelihood import _standard_normal_cdf
 from specdiff.testing import (
     GaussianOracle,
     alpha_bar_arrays,
+    as_tensor,
     assert_close_to_spec,
     batched_timesteps,
     eps_batches,
     image_batches,
     nchw_shapes,
     timesteps,
+    to_spec_array,
 )
 
 GRID = np.arange(256) / 127.5 - 1.0
 
 
-def on(device: str, dtype: torch.dtype, array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=dtype, device=device)
-
-
-def seen(tensor: torch.Tensor) -> np.ndarray:
-    """What the torch function was given, in float64: the spec gets the same rounded inputs."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
-
-
 @pytest.mark.spec("LIK-1")
 @given(values=hnp.arrays(np.float64, (4, 5), elements=st.floats(-12.0, 12.0)))
 def test_normal_kl_equals_spec(values: np.ndarray, device: str, dtype: torch.dtype) -> None:
-    m1, lv1, m2, lv2 = (on(device, dtype, row) for row in values)
+    m1, lv1, m2, lv2 = (as_tensor(row, device, dtype) for row in values)
     actual = normal_kl(m1, lv1, m2, lv2)
     assert actual.dtype == torch.float64
-    expected = spec.normal_kl(seen(m1), seen(lv1), seen(m2), seen(lv2))
+    expected = spec.normal_kl(to_spec_array(m1), to_spec_array(lv1), to_spec_array(m2),
+                              to_spec_array(lv2))
     assert_close_to_spec(actual, expected, "elementwise")
 
 
@@ -68,14 +62,15 @@ def decoder_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_discretized_gaussian_log_likelihood_equals_spec(
     case: tuple[np.ndarray, np.ndarray, np.ndarray], device: str, dtype: torch.dtype
 ) -> None:
-    x, means, log_scales = (on(device, dtype, array) for array in case)
+    x, means, log_scales = (as_tensor(array, device, dtype) for array in case)
     actual = discretized_gaussian_log_likelihood(x, means, log_scales)
-    expected = spec.discretized_gaussian_log_likelihood(seen(x), seen(means), seen(log_scales))
+    expected = spec.discretized_gaussian_log_likelihood(to_spec_array(x), to_spec_array(means),
+                                                        to_spec_array(log_scales))
     # log(Φ_hi − Φ_lo) amplifies the Φ terms' rounding by (larger term)/(difference): with the
     # upper-tail form for bins above the mean, the larger term is Φ(−lo) there and Φ(hi) below.
-    inverse_scale = np.exp(-seen(log_scales))
-    low = inverse_scale * (seen(x) - seen(means) - 1 / 255)
-    high = inverse_scale * (seen(x) - seen(means) + 1 / 255)
+    inverse_scale = np.exp(-to_spec_array(log_scales))
+    low = inverse_scale * (to_spec_array(x) - to_spec_array(means) - 1 / 255)
+    high = inverse_scale * (to_spec_array(x) - to_spec_array(means) + 1 / 255)
     larger = np.where(low > 0, _standard_normal_cdf(-low), _standard_normal_cdf(high))
     assert_close_to_spec(actual, expected, "elementwise", scale=1.0 + larger / np.exp(expected))
 
@@ -84,9 +79,9 @@ def test_discretized_gaussian_log_likelihood_equals_spec(
 @given(bars=alpha_bar_arrays(), shape=nchw_shapes(), data=st.data())
 def test_prior_bpd_equals_spec(bars: np.ndarray, shape: tuple[int, ...], data: st.DataObject,
                                device: str, dtype: torch.dtype) -> None:
-    x0 = on(device, dtype, data.draw(image_batches(tuple(shape))))
+    x0 = as_tensor(data.draw(image_batches(tuple(shape))), device, dtype)
     actual = prior_bpd(torch.as_tensor(bars, device=device), x0)
-    assert_close_to_spec(actual, spec.prior_bpd(bars, seen(x0)), "reduction")
+    assert_close_to_spec(actual, spec.prior_bpd(bars, to_spec_array(x0)), "reduction")
 
 
 @st.composite
@@ -108,19 +103,20 @@ def vlb_cases(draw: st.DrawFn) -> tuple[np.ndarray, int | np.ndarray, np.ndarray
 def test_vlb_term_equals_spec(case: tuple, clip: bool, variance: str, device: str,
                               dtype: torch.dtype) -> None:
     bars, t, *arrays = case
-    x0, x_t, eps_hat = (on(device, dtype, array) for array in arrays)
+    x0, x_t, eps_hat = (as_tensor(array, device, dtype) for array in arrays)
     steps = t if isinstance(t, int) else torch.from_numpy(t).to(device)
     actual = vlb_term(torch.as_tensor(bars, device=device), steps, x0, x_t, eps_hat, clip,
                       variance)  # type: ignore[arg-type]
-    expected = spec.vlb_term(bars, t, seen(x0), seen(x_t), seen(eps_hat), clip,
-                             variance)  # type: ignore[arg-type]
+    expected = spec.vlb_term(bars, t, to_spec_array(x0), to_spec_array(x_t),
+                             to_spec_array(eps_hat), clip, variance)  # type: ignore[arg-type]
     # KL = (Δμ)²/(2σ²) amplifies the means' rounding u·|μ| by |Δμ|/σ²; μ_θ carries x̂0's 1/√ᾱ.
     alpha = bars[t].reshape(-1, *(1,) * (x0.ndim - 1)) if np.ndim(t) else bars[t]
-    amplification = 1.0 + (np.abs(seen(x_t)) + np.abs(seen(eps_hat))) / np.sqrt(alpha)
-    model_x0 = spec.predict_x0(bars[t], seen(x_t), seen(eps_hat))
+    amplification = 1.0 + ((np.abs(to_spec_array(x_t)) + np.abs(to_spec_array(eps_hat)))
+                           / np.sqrt(alpha))
+    model_x0 = spec.predict_x0(bars[t], to_spec_array(x_t), to_spec_array(eps_hat))
     model_x0 = np.clip(model_x0, -1, 1) if clip else model_x0
-    gap = np.abs(model_x0 - seen(x0)) * amplification
-    variance_floor = np.exp(spec.ddpm_posterior(bars, t, seen(x0), seen(x_t))[2])
+    gap = np.abs(model_x0 - to_spec_array(x0)) * amplification
+    variance_floor = np.exp(spec.ddpm_posterior(bars, t, to_spec_array(x0), to_spec_array(x_t))[2])
     floor = variance_floor.reshape(-1, *(1,) * (x0.ndim - 1)) if np.ndim(t) else variance_floor
     scale = 1.0 + (gap / floor).reshape(x0.shape[0], -1).mean(axis=1)
     assert_close_to_spec(actual, expected, "reduction", scale=scale)
@@ -159,13 +155,13 @@ def replayed_bound(diffusion: Diffusion, x0: torch.Tensor, seed: int) -> np.ndar
     """LIK-7 by hand: the spec's prior plus every spec L_t on the draws bits_per_dim makes."""
     generator = torch.Generator().manual_seed(seed)
     bars = diffusion.schedule.alpha_bars.numpy()
-    total = spec.prior_bpd(bars, seen(x0))
+    total = spec.prior_bpd(bars, to_spec_array(x0))
     for t in range(diffusion.num_timesteps):
         eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
-        x_t = spec.noised_sample_from_eps(bars, seen(x0), seen(eps), t)[0]
+        x_t = spec.noised_sample_from_eps(bars, to_spec_array(x0), to_spec_array(eps), t)[0]
         steps = torch.full((x0.shape[0],), t)
         eps_hat = diffusion(torch.from_numpy(x_t).to(x0.dtype), steps)
-        total = total + spec.vlb_term(bars, t, seen(x0), x_t, seen(eps_hat), True)
+        total = total + spec.vlb_term(bars, t, to_spec_array(x0), x_t, to_spec_array(eps_hat), True)
     return total
 
 

@@ -2,7 +2,6 @@
 exact Gaussian-oracle moments (SOLV-7), DPM-Solver++'s order (SOLV-8), zero terminal SNR (PARAM-4)
 and the Diffusion API's prediction type (PARAM-3)."""
 
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,7 +15,12 @@ from specdiff.diffusion import Diffusion, NoiseSchedule, sample_ddim, sample_ddp
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.spec import chains
 from specdiff.spec.timesteps import karras_timesteps
-from specdiff.testing import LinearSchedule, assert_close_to_spec, linear_schedules
+from specdiff.testing import (
+    LinearSchedule,
+    assert_close_to_spec,
+    linear_schedules,
+    twin_eps_models,
+)
 from specdiff.testing.exact_law import (
     GaussianPredictor,
     ddim_reference,
@@ -29,17 +33,6 @@ STANDARD_ERRORS = 6.0
 TYPES = ["epsilon", "sample", "v_prediction"]
 SPACINGS = ["leading", "trailing", "linspace"]
 SHAPE = (2, 3)
-
-
-def twin_model(T: int) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                                Callable[[np.ndarray, int], np.ndarray]]:
-    def torch_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return 0.5 * torch.tanh(x) * (1.0 - t.to(x.dtype).reshape(-1, 1) / T) + 0.1
-
-    def numpy_model(x: np.ndarray, t: int) -> np.ndarray:
-        return np.asarray(0.5 * np.tanh(x) * (1.0 - t / T) + 0.1)
-
-    return torch_model, numpy_model
 
 
 def draws(generator: torch.Generator):  # type: ignore[no-untyped-def]
@@ -59,7 +52,7 @@ def test_samplers_are_their_spec_chains_on_their_draws(
 ) -> None:
     T = schedule.T
     steps = data.draw(st.integers(1, T))
-    torch_model, numpy_model = twin_model(T)
+    torch_model, numpy_model = twin_eps_models(T, amplitude=0.5)
     noise = NoiseSchedule.linear(*schedule)
     bars = spec.alpha_bars_linear(*schedule)
     visited = list(spec.ddim_timesteps(T, steps, spacing))  # type: ignore[arg-type]

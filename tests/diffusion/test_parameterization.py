@@ -8,14 +8,16 @@ from hypothesis import strategies as st
 
 from specdiff.diffusion import parameterization as mirror
 from specdiff.spec import parameterization as param
-from specdiff.testing import alpha_bar_values, assert_close_to_spec, eps_batches, unbounded_batches
+from specdiff.testing import (
+    alpha_bar_values,
+    as_tensor,
+    assert_close_to_spec,
+    eps_batches,
+    unbounded_batches,
+)
 
 SHAPE = (3, 1, 2, 2)
 TYPES = ["epsilon", "sample", "v_prediction"]
-
-
-def as_tensor(array: np.ndarray, device: str, dtype: torch.dtype) -> torch.Tensor:
-    return torch.from_numpy(array).to(device, dtype)
 
 
 @pytest.mark.spec("PARAM-1", "PARAM-3")

@@ -19,31 +19,24 @@ from specdiff.diffusion import (
 from specdiff.testing import (
     alpha_bar_arrays,
     alpha_bar_pairs,
+    as_tensor,
     assert_close_to_spec,
     batched_timesteps,
     eps_batches,
     image_batches,
     nchw_shapes,
+    per_example,
     timesteps,
+    to_spec_array,
     unbounded_batches,
 )
-
-
-def on(device: str, dtype: torch.dtype, array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=dtype, device=device)
-
-
-def seen(tensor: torch.Tensor) -> np.ndarray:
-    """What the torch function was given, in float64: the spec gets the same rounded inputs."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
 
 
 def x0_amplified(x_t: torch.Tensor, eps_hat: torch.Tensor, alpha_bar: np.ndarray | float
                  ) -> np.ndarray:
     """(|x_t| + |ε̂|)/√ᾱ: how much x̂0 = predict_x0(ᾱ, x_t, ε̂) amplifies its inputs' rounding."""
-    alpha = np.asarray(alpha_bar, dtype=np.float64)
-    alpha = alpha.reshape(alpha.shape + (1,) * (x_t.ndim - alpha.ndim)) if alpha.ndim else alpha
-    return (np.abs(seen(x_t)) + np.abs(seen(eps_hat))) / np.sqrt(alpha)
+    alpha = per_example(alpha_bar, x_t.ndim)
+    return (np.abs(to_spec_array(x_t)) + np.abs(to_spec_array(eps_hat))) / np.sqrt(alpha)
 
 
 @st.composite
@@ -72,9 +65,9 @@ def as_steps(t: int | np.ndarray, device: str) -> int | torch.Tensor:
 @given(pair=alpha_bar_pairs(), inputs=step_inputs())
 def test_ddim_prev_equals_spec(pair: tuple[float, float], inputs: tuple, device: str,
                                dtype: torch.dtype) -> None:
-    x_t, eps_hat = on(device, dtype, inputs[0]), on(device, dtype, inputs[1])
+    x_t, eps_hat = as_tensor(inputs[0], device, dtype), as_tensor(inputs[1], device, dtype)
     actual = ddim_prev(*pair, x_t, eps_hat)
-    expected = spec.ddim_prev(*pair, seen(x_t), seen(eps_hat))
+    expected = spec.ddim_prev(*pair, to_spec_array(x_t), to_spec_array(eps_hat))
     assert_close_to_spec(actual, expected, "elementwise",
                          scale=1 + x0_amplified(x_t, eps_hat, pair[1]))
 
@@ -84,10 +77,11 @@ def test_ddim_prev_equals_spec(pair: tuple[float, float], inputs: tuple, device:
        clip=st.booleans())
 def test_ddim_step_equals_spec(pair: tuple[float, float], inputs: tuple, eta: float, clip: bool,
                                device: str, dtype: torch.dtype) -> None:
-    x_t, eps_hat, z = (on(device, dtype, array) for array in inputs)
+    x_t, eps_hat, z = (as_tensor(array, device, dtype) for array in inputs)
     actual = ddim_step(*pair, x_t, eps_hat, eta, z, clip)
-    expected = spec.ddim_step(*pair, seen(x_t), seen(eps_hat), eta, seen(z), clip)
-    scale = 1 + x0_amplified(x_t, eps_hat, pair[1]) + np.abs(seen(z))
+    expected = spec.ddim_step(*pair, to_spec_array(x_t), to_spec_array(eps_hat), eta,
+                              to_spec_array(z), clip)
+    scale = 1 + x0_amplified(x_t, eps_hat, pair[1]) + np.abs(to_spec_array(z))
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
@@ -98,14 +92,16 @@ def test_ddim_step_with_the_true_noise_lands_on_the_noised_sample(
 ) -> None:
     alpha_bar_prev, alpha_bar = pair
     shape = tuple(data.draw(nchw_shapes()))
-    x0 = on(device, dtype, data.draw(image_batches(shape)))
-    eps = on(device, dtype, data.draw(eps_batches(shape)))
+    x0 = as_tensor(data.draw(image_batches(shape)), device, dtype)
+    eps = as_tensor(data.draw(eps_batches(shape)), device, dtype)
     table = torch.tensor([alpha_bar], dtype=torch.float64, device=device)
     x_t, _ = noised_sample_from_eps(table, x0, eps, 0)
     actual = ddim_step(alpha_bar_prev, alpha_bar, x_t, eps, 0.0, None, clip)
-    landing, _ = spec.noised_sample_from_eps(np.array([alpha_bar_prev]), seen(x0), seen(eps), 0)
+    landing, _ = spec.noised_sample_from_eps(np.array([alpha_bar_prev]), to_spec_array(x0),
+                                             to_spec_array(eps), 0)
     # x_t is rounded once more than x0 and ε, and x̂0 amplifies that by 1/√ᾱ.
-    scale = 1 + np.sqrt(alpha_bar_prev) * x0_amplified(x_t, eps, alpha_bar) + np.abs(seen(eps))
+    scale = (1 + np.sqrt(alpha_bar_prev) * x0_amplified(x_t, eps, alpha_bar)
+             + np.abs(to_spec_array(eps)))
     assert_close_to_spec(actual, landing, "elementwise", scale=scale)
 
 
@@ -113,14 +109,14 @@ def test_ddim_step_with_the_true_noise_lands_on_the_noised_sample(
 @given(case=posterior_cases())
 def test_ddpm_posterior_equals_spec(case: tuple, device: str, dtype: torch.dtype) -> None:
     bars, t, x0_array, x_t_array, _, _ = case
-    x0, x_t = on(device, dtype, x0_array), on(device, dtype, x_t_array)
+    x0, x_t = as_tensor(x0_array, device, dtype), as_tensor(x_t_array, device, dtype)
     mean, variance, log_variance = ddpm_posterior(
         torch.from_numpy(bars).to(device), as_steps(t, device), x0, x_t)
     expected_mean, expected_variance, expected_log = spec.ddpm_posterior(
-        bars, t, seen(x0), seen(x_t))
+        bars, t, to_spec_array(x0), to_spec_array(x_t))
     # Both posterior coefficients are ≤ 1 (β_t ≤ 1 − ᾱ_t), so the terms are |x0| and |x_t|.
     assert_close_to_spec(mean, expected_mean, "elementwise",
-                         scale=1 + np.abs(seen(x0)) + np.abs(seen(x_t)))
+                         scale=1 + np.abs(to_spec_array(x0)) + np.abs(to_spec_array(x_t)))
     # The per-timestep constants stay float64 whatever the samples' dtype.
     assert variance.dtype == log_variance.dtype == torch.float64
     assert_close_to_spec(variance, expected_variance, "elementwise")
@@ -133,12 +129,13 @@ def test_ddpm_posterior_equals_spec(case: tuple, device: str, dtype: torch.dtype
 def test_ddpm_prev_equals_spec(case: tuple, clip: bool, variance: str, device: str,
                                dtype: torch.dtype) -> None:
     bars, t, _, x_t_array, eps_array, z_array = case
-    x_t, eps_hat, z = (on(device, dtype, array) for array in (x_t_array, eps_array, z_array))
+    x_t, eps_hat, z = (as_tensor(array, device, dtype) for array in (x_t_array, eps_array, z_array))
     actual = ddpm_prev(torch.from_numpy(bars).to(device), as_steps(t, device), x_t, eps_hat, z,
                        clip, variance)  # type: ignore[arg-type]
-    expected = spec.ddpm_prev(bars, t, seen(x_t), seen(eps_hat), seen(z), clip,
-                              variance)  # type: ignore[arg-type]
-    scale = 1 + x0_amplified(x_t, eps_hat, bars[t]) + np.abs(seen(x_t)) + np.abs(seen(z))
+    expected = spec.ddpm_prev(bars, t, to_spec_array(x_t), to_spec_array(eps_hat),
+                              to_spec_array(z), clip, variance)  # type: ignore[arg-type]
+    scale = (1 + x0_amplified(x_t, eps_hat, bars[t]) + np.abs(to_spec_array(x_t))
+             + np.abs(to_spec_array(z)))
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 

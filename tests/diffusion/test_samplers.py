@@ -17,6 +17,7 @@ from specdiff.testing import (
     LinearSchedule,
     assert_close_to_spec,
     linear_schedules,
+    twin_eps_models,
 )
 
 # Statistical laws accept k = 6 standard errors (specs/README.md).
@@ -40,19 +41,6 @@ class RecordingModel:
             assert t.dtype == torch.int64 and t.shape == (batch,)
             assert bool((t == t[0]).all())
         return [int(t[0]) for t in self.calls]
-
-
-def twin_model(T: int) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                                Callable[[np.ndarray, int], np.ndarray]]:
-    """One nonlinear, t-dependent eps-model written in torch and in numpy."""
-
-    def torch_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(x) * (1.0 - t.to(x.dtype).reshape(-1, 1, 1, 1) / T) + 0.1
-
-    def numpy_model(x: np.ndarray, t: int) -> np.ndarray:
-        return np.asarray(np.tanh(x) * (1.0 - t / T) + 0.1)
-
-    return torch_model, numpy_model
 
 
 def draw(generator: torch.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -97,7 +85,7 @@ def test_ddim_sampler_is_the_spec_steps_on_its_draws(
     seed: int, device: str
 ) -> None:
     steps = data.draw(st.integers(1, schedule.T))
-    torch_model, numpy_model = twin_model(schedule.T)
+    torch_model, numpy_model = twin_eps_models(schedule.T)
     actual = sample_ddim(torch_model, NoiseSchedule.linear(*schedule), SHAPE, steps=steps,
                          eta=eta, spacing=spacing, clip=clip, dtype=torch.float64,  # type: ignore[arg-type]
                          generator=torch.Generator(device).manual_seed(seed))
@@ -120,7 +108,7 @@ def test_ddim_sampler_is_the_spec_steps_on_its_draws(
 def test_ddpm_sampler_is_the_spec_steps_on_its_draws(
     schedule: LinearSchedule, clip: bool, variance: str, seed: int, device: str
 ) -> None:
-    torch_model, numpy_model = twin_model(schedule.T)
+    torch_model, numpy_model = twin_eps_models(schedule.T)
     actual = sample_ddpm(torch_model, NoiseSchedule.linear(*schedule), SHAPE, clip=clip,
                          variance=variance, dtype=torch.float64,  # type: ignore[arg-type]
                          generator=torch.Generator(device).manual_seed(seed))
@@ -138,7 +126,7 @@ def test_ddpm_sampler_is_the_spec_steps_on_its_draws(
 def test_ddim_with_eta_zero_is_deterministic_given_the_initial_noise(seed: int, steps: int,
                                                        device: str) -> None:
     schedule = NoiseSchedule.linear(20, 1e-3, 0.2)
-    torch_model, _ = twin_model(20)
+    torch_model, _ = twin_eps_models(20)
     x_T = torch.randn(SHAPE, generator=torch.Generator(device).manual_seed(seed), device=device)
     generator = torch.Generator(device).manual_seed(seed + 1)
     state = generator.get_state()
@@ -155,7 +143,7 @@ def test_ddim_with_eta_zero_is_deterministic_given_the_initial_noise(seed: int, 
 def test_a_seed_reproduces_a_sample_and_the_global_rng_is_untouched(sampler: str,
                                                                      device: str) -> None:
     schedule = NoiseSchedule.linear(20, 1e-3, 0.2)
-    torch_model, _ = twin_model(20)
+    torch_model, _ = twin_eps_models(20)
 
     def run(seed: int) -> torch.Tensor:
         generator = torch.Generator(device).manual_seed(seed)

@@ -9,14 +9,14 @@ from specdiff import typecheck
 from specdiff.spec import append_time_channel, noised_sample_from_eps, predict_eps, predict_x0
 from specdiff.testing import (
     NCHWShape,
-    alpha_bar_arrays,
+    NoisingCase,
     alpha_bar_values,
     assert_close_to_spec,
-    batched_timesteps,
     eps_batches,
     image_batches,
     nchw_shapes,
-    timesteps,
+    noising_cases,
+    per_example,
     unbounded_batches,
 )
 
@@ -24,30 +24,12 @@ from specdiff.testing import (
 STANDARD_ERRORS = 6.0
 
 
-@st.composite
-def noising_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ᾱ array, x0, ε, t) with t either one int or one per batch element."""
-    bars = draw(alpha_bar_arrays())
-    shape = draw(nchw_shapes())
-    x0 = draw(image_batches(tuple(shape)))
-    eps = draw(eps_batches(tuple(shape)))
-    T = bars.shape[0]
-    t = draw(st.one_of(timesteps(T).map(np.int64), batched_timesteps(T, shape.batch)))
-    return bars, x0, eps, t
-
-
-def _per_example(values: np.ndarray, ndim: int) -> np.ndarray:
-    return values.reshape(values.shape + (1,) * (ndim - values.ndim))
-
-
 @pytest.mark.spec("FWD-1")
 @given(noising_cases())
-def test_noised_sample_is_the_weighted_sum_and_the_target_is_eps(
-    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> None:
+def test_noised_sample_is_the_weighted_sum_and_the_target_is_eps(case: NoisingCase) -> None:
     bars, x0, eps, t = case
-    x_t, target = noised_sample_from_eps(bars, x0, eps, int(t) if t.ndim == 0 else t)
-    alpha = _per_example(np.broadcast_to(bars[t], (x0.shape[0],)), x0.ndim)
+    x_t, target = noised_sample_from_eps(bars, x0, eps, t)
+    alpha = per_example(np.broadcast_to(bars[t], (x0.shape[0],)), x0.ndim)
     # Per example, written out with the scalar formula of the law.
     for n in range(x0.shape[0]):
         expected = np.sqrt(alpha[n]) * x0[n] + np.sqrt(1 - alpha[n]) * eps[n]
@@ -88,17 +70,15 @@ def test_noised_sample_tends_to_the_data_as_alpha_bar_tends_to_one(
 
 @pytest.mark.spec("FWD-4")
 @given(noising_cases())
-def test_predictions_invert_the_noising(
-    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> None:
+def test_predictions_invert_the_noising(case: NoisingCase) -> None:
     bars, x0, eps, t = case
-    x_t, _ = noised_sample_from_eps(bars, x0, eps, int(t) if t.ndim == 0 else t)
-    alpha = bars[t] if t.ndim else float(bars[t])
-    per_example = _per_example(np.broadcast_to(bars[t], (x0.shape[0],)), x0.ndim)
-    x0_scale = 1 + (np.abs(x_t) + np.abs(eps)) / np.sqrt(per_example)
+    x_t, _ = noised_sample_from_eps(bars, x0, eps, t)
+    alpha = bars[t] if np.ndim(t) else float(bars[t])
+    alpha_per_example = per_example(np.broadcast_to(bars[t], (x0.shape[0],)), x0.ndim)
+    x0_scale = 1 + (np.abs(x_t) + np.abs(eps)) / np.sqrt(alpha_per_example)
     assert_close_to_spec(predict_x0(alpha, x_t, eps), x0, "elementwise", scale=x0_scale)
-    if np.all(per_example < 1.0):
-        eps_scale = 1 + (np.abs(x_t) + np.abs(x0)) / np.sqrt(1.0 - per_example)
+    if np.all(alpha_per_example < 1.0):
+        eps_scale = 1 + (np.abs(x_t) + np.abs(x0)) / np.sqrt(1.0 - alpha_per_example)
         assert_close_to_spec(predict_eps(alpha, x_t, x0), eps, "elementwise", scale=eps_scale)
 
 
