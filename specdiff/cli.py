@@ -1,8 +1,11 @@
 """The ``specdiff`` command: train, sample and evaluate diffusion models.
 
-    specdiff train --data digits --model unet-digits --steps 3000 --out runs/digits
+    specdiff train --data digits --image-size 8 --model unet-digits --steps 1500 --out runs/digits
     specdiff sample runs/digits --n 64 --out samples.png
     specdiff evaluate runs/digits
+
+Also: ``inpaint`` (RePaint) and ``upscale`` (a ``train --task sr`` run). Each subcommand's
+``--help`` lists its options; bad arguments exit with status 2 and a message naming them.
 """
 
 import argparse
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from specdiff.data import load_image, uint8_to_unit_range
 from specdiff.diffusion import Diffusion, GuidedModel, sample_inpaint
@@ -43,7 +47,9 @@ def train(arguments: argparse.Namespace) -> int:
                        prediction_type=arguments.prediction_type,
                        image_size=arguments.image_size, scale=scale, device=arguments.device,
                        resume=arguments.resume, progress=not arguments.quiet)
-    print(f"done: step {result.steps}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(f"done: step {result.steps}, loss {result.last_loss:.4f}, "
+              f"checkpoint {result.checkpoint}")
     return 0
 
 
