@@ -59,13 +59,20 @@ def ddim_step(
     x0_hat = predict_x0(alpha_bar, x_t, eps_hat)
     if clip:
         x0_hat = x0_hat.clamp(-1.0, 1.0)
+    if z is not None:
+        require_same_shape("z", z, "x_t", x_t)
+    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+
+
+def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: torch.Tensor,
+                eps_hat: torch.Tensor, z: torch.Tensor | None, eta: float) -> torch.Tensor:
+    """REV-5's update once σ is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's)."""
     # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
     direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
     x_prev = math.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
     if sigma > 0.0:
         if z is None:
             raise ValueError(f"z must be given when sigma > 0 (eta = {eta}), got None")
-        require_same_shape("z", z, "x_t", x_t)
         x_prev = x_prev + sigma * z
     return x_prev
 

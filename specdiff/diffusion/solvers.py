@@ -11,7 +11,7 @@ from jaxtyping import Float
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_same_shape
-from specdiff.diffusion.reverse import ddim_step
+from specdiff.diffusion.reverse import ddim_step, ddim_update
 from specdiff.spec._validate import require_real_in
 from specdiff.spec.solvers import PLMS_WEIGHTS, ddim_sigma_extended
 
@@ -29,15 +29,9 @@ def ddim_step_from_prediction(
     (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
     sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
     require_same_shape("eps_hat", eps_hat, "x0_hat", x0_hat)
-    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
-    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
-    x_prev = math.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
-    if sigma > 0.0:
-        if z is None:
-            raise ValueError(f"z must be given when sigma > 0 (eta = {eta}), got None")
+    if z is not None:
         require_same_shape("z", z, "x0_hat", x0_hat)
-        x_prev = x_prev + sigma * z
-    return x_prev
+    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
 
 
 @typechecked

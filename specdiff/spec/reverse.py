@@ -77,6 +77,12 @@ def ddim_step(
     x0_hat = predict_x0(alpha_bar, x_t, eps_hat)
     if clip:
         x0_hat = np.clip(x0_hat, -1.0, 1.0)
+    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+
+
+def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: np.ndarray, eps_hat: np.ndarray,
+                z: np.ndarray | None, eta: float) -> np.ndarray:
+    """REV-5's update once σ is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's)."""
     # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
     direction = np.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
     x_prev = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat

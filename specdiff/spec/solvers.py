@@ -12,7 +12,7 @@ from jaxtyping import Float, Float64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import require_finite, require_real_in
-from specdiff.spec.reverse import ddim_sigma, ddim_step
+from specdiff.spec.reverse import ddim_sigma, ddim_step, ddim_update
 
 # Adams–Bashforth weights of the last 1, 2, 3, 4 ε̂ (oldest first), as in Liu et al. 2022, eq. 12.
 PLMS_WEIGHTS: dict[int, tuple[float, ...]] = {
@@ -48,15 +48,7 @@ def ddim_step_from_prediction(
     sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
     require_finite("x0_hat", x0_hat)
     require_finite("eps_hat", eps_hat)
-    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
-    direction = np.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
-    x_prev = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
-    if sigma > 0.0:
-        if z is None:
-            raise ValueError(f"z must be given when sigma > 0 (eta = {eta}), got None")
-        require_finite("z", z)
-        x_prev = x_prev + sigma * z
-    return np.asarray(x_prev, dtype=np.float64)
+    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
 
 
 @typechecked
