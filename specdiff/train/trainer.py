@@ -1,9 +1,10 @@
 """The training loop: Adam with warmup, clipping, EMA, AMP on CUDA, checkpoints, metrics.
 
-Every random draw of step k comes from ``step_generator(seed, k)`` and the batch from
-``batch_indices(seed, k, …)`` (specdiff.train.randomness), so a run is a pure function of its
-seed: the same seed gives the same weights (TRAIN-4), a resumed run continues bit for bit
-(TRAIN-5), and data-parallel processes take slices of one global batch (TRAIN-7).
+Every random draw of step k comes from ``step_generator(seed, k)``, the batch from
+``batch_indices(seed, k, …)`` and the model's own draws (dropout) from the global generators
+seeded by ``forward_randomness(seed, k, …)`` (specdiff.train.randomness), so a run is a pure
+function of its seed: the same seed gives the same weights (TRAIN-4), a resumed run continues
+bit for bit (TRAIN-5), and data-parallel processes take slices of one global batch (TRAIN-7).
 """
 
 import contextlib
@@ -27,7 +28,7 @@ from specdiff.nn import SuperResolutionUNet, downsample_image
 from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from specdiff.train.config import TrainConfig
 from specdiff.train.ema import EMA
-from specdiff.train.randomness import batch_indices, step_generator
+from specdiff.train.randomness import batch_indices, forward_randomness, step_generator
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -169,13 +170,15 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         conditioning = self._conditioning(x0[part], None if labels is None else labels[part])
-        with self._autocast():
-            loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part],
-                                              conditioning=conditioning)
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise TrainingDivergedError(self._diverged_message(step, "loss", loss_value))
-        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        # The model's own draws (dropout) are the step's too (TRAIN-11): seeded, then restored.
+        with forward_randomness(config.seed, step, self.device, self.rank):
+            with self._autocast():
+                loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part],
+                                                  conditioning=conditioning)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingDivergedError(self._diverged_message(step, "loss", loss_value))
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.unscale_(self.optimizer)
         grad_norm = float(nn.utils.clip_grad_norm_(self.diffusion.model.parameters(),
                                                    config.grad_clip))

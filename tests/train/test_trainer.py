@@ -15,23 +15,8 @@ from specdiff.train.checkpoint import latest_checkpoint, list_checkpoints, load_
 from specdiff.train.ema import EMA
 from specdiff.train.randomness import batch_indices, step_generator
 from specdiff.train.trainer import read_metrics, warmup_learning_rate
+from tests.train._run_state import assert_identical, run_state
 from tests.train._tiny_run import tiny_trainer
-
-
-def _state(trainer: object) -> dict[str, torch.Tensor]:
-    """Model, EMA and optimizer tensors of a trainer, flattened to one mapping."""
-    state = {f"model/{k}": v for k, v in trainer.diffusion.model.state_dict().items()}  # type: ignore[attr-defined]
-    state |= {f"ema/{k}": v for k, v in trainer.ema.model.state_dict().items()}  # type: ignore[attr-defined]
-    optimizer = trainer.optimizer.state_dict()["state"]  # type: ignore[attr-defined]
-    for index, slots in optimizer.items():
-        state |= {f"adam/{index}/{name}": torch.as_tensor(value) for name, value in slots.items()}
-    return state
-
-
-def _assert_identical(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
-    assert left.keys() == right.keys()
-    different = [key for key in left if not torch.equal(left[key], right[key])]
-    assert not different, f"tensors that differ: {different[:5]}"
 
 
 @pytest.mark.spec("TRAIN-1")
@@ -87,7 +72,7 @@ def test_same_seed_same_weights_different_seed_different(tmp_path: Path) -> None
     other = tiny_trainer(tmp_path / "c", steps=4, seed=8)
     for trainer in (first, second, other):
         trainer.fit()
-    _assert_identical(_state(first), _state(second))
+    assert_identical(run_state(first), run_state(second))
     assert not torch.equal(first.diffusion.model.convs[0].weight,  # type: ignore[index]
                            other.diffusion.model.convs[0].weight)  # type: ignore[index]
 
@@ -110,7 +95,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path: Path) ->
     resumed = tiny_trainer(tmp_path / "resumed", steps=6, checkpoint_every=3)
     assert resumed.resume() == 3
     resumed.fit()
-    _assert_identical(_state(straight), _state(resumed))
+    assert_identical(run_state(straight), run_state(resumed))
 
 
 @pytest.mark.spec("TRAIN-5")
