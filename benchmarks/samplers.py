@@ -63,7 +63,7 @@ def digits_rows(run_dir: str, device: str, samples: int, side: int
     from specdiff.data.digits import load_digits  # only the digits run needs the dataset
     from specdiff.train.run import load_for_sampling
 
-    diffusion, _ = load_for_sampling(run_dir, device)
+    diffusion, _, _ = load_for_sampling(run_dir, device)
     data = load_digits(side, "test").images.double() / 127.5 - 1.0
     shape = (samples, *data.shape[1:])
     rows = []

@@ -28,7 +28,7 @@ def main() -> None:
                          checkpoint_every=500)
     train_run(arguments.out, config, data="digits", model="unet-digits", image_size=8,
               device=arguments.device)
-    diffusion, identity = load_for_sampling(arguments.out, resolve_device(arguments.device))
+    diffusion, identity, _ = load_for_sampling(arguments.out, resolve_device(arguments.device))
     images = diffusion.generate((64, *identity["image_shape"]), steps=50, seed=0)  # type: ignore[misc]
     print(f"wrote {write_png(arguments.samples, image_grid(images), scale=4)}")
 

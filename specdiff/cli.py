@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -53,6 +54,13 @@ def train(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _load_run(run_dir: str, device: torch.device) -> tuple[Diffusion, dict[str, Any]]:
+    """The run for sampling, saying which checkpoint was loaded (CKPT-7)."""
+    diffusion, config, checkpoint = load_for_sampling(run_dir, device)
+    print(f"loaded {checkpoint.path} (step {checkpoint.step})")
+    return diffusion, config
+
+
 def class_labels_for(choice: str, n: int, num_classes: int) -> torch.Tensor:
     """``--class K``: n copies of K; ``--class all``: ⌊n/K⌋ of each class, class by class."""
     if choice == "all":
@@ -67,7 +75,7 @@ def class_labels_for(choice: str, n: int, num_classes: int) -> torch.Tensor:
 
 def sample(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
-    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    diffusion, config = _load_run(arguments.run_dir, device)
     num_classes = config["model"]["config"].get("num_classes")
     n, columns, conditioning = arguments.n, None, None
     if arguments.class_label is not None:
@@ -107,7 +115,7 @@ def _read_image(path: str, channels: int, height: int, width: int) -> torch.Tens
 
 def inpaint(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
-    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    diffusion, config = _load_run(arguments.run_dir, device)
     channels, height, width = config["image_shape"]
     image = _read_image(arguments.image, channels, height, width).to(device)
     # White (≥ 128) mask pixels are kept from the image; black ones are generated.
@@ -125,7 +133,7 @@ def inpaint(arguments: argparse.Namespace) -> int:
 
 def upscale(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
-    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    diffusion, config = _load_run(arguments.run_dir, device)
     model = diffusion.model
     if not isinstance(model, SuperResolutionUNet):
         raise ValueError(f"{arguments.run_dir} is not a super-resolution run "
@@ -144,7 +152,7 @@ def upscale(arguments: argparse.Namespace) -> int:
 
 def evaluate(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
-    diffusion, config = load_for_sampling(arguments.run_dir, device)
+    diffusion, config = _load_run(arguments.run_dir, device)
     metrics = evaluate_run(diffusion, config, n_samples=arguments.n_samples,
                            vlb_timesteps=arguments.vlb_timesteps,
                            batch_size=arguments.batch_size, seed=arguments.seed)

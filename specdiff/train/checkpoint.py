@@ -2,10 +2,11 @@
 
 A checkpoint is a folder ``run_dir/checkpoint-{step:08d}`` holding safetensors files for the
 tensors (model, EMA, optimizer state, RNG states) and ``checkpoint.json`` for everything else
-(step, config, extra, the optimizer's non-tensor state, the specdiff version, each file's size).
-It is written into a hidden temp folder, every file and the folder are fsynced, and only then is
-the folder renamed to its final name: a kill at any moment leaves either the complete checkpoint
-or no checkpoint of that step, and never touches the older ones (CKPT-2).
+(step, config, extra, the optimizer's non-tensor state, the specdiff version, each file's size
+and SHA-256). It is written into a hidden temp folder, every file and the folder are fsynced,
+and only then is the folder renamed to its final name: a kill at any moment leaves either the
+complete checkpoint or no checkpoint of that step, and never touches the older ones (CKPT-2).
+Reading goes through ``specdiff.train.run_folder``, which checks every file it reads (CKPT-7, 8).
 """
 
 import functools
@@ -19,25 +20,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 
 import specdiff
 from specdiff.spec._validate import require_int_at_least
 from specdiff.train._state_tree import join_state, split_state
+from specdiff.train.run_folder import (
+    FORMAT_VERSION,
+    MANIFEST,
+    CheckpointContents,
+    CheckpointError,
+    file_record,
+    latest_checkpoint,
+    list_checkpoints,
+    open_checkpoint,
+)
 
 # A model or EMA: a module (its state_dict is saved and loaded strictly) or a mapping of named
 # tensors (loaded by copying into the mapping's tensors in place).
 TensorState = torch.nn.Module | MutableMapping[str, torch.Tensor]
 
-FORMAT_VERSION = 1
-MANIFEST = "checkpoint.json"
-_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{8,})$")
+__all__ = ["CheckpointError", "CheckpointInfo", "TensorState", "latest_checkpoint",
+           "list_checkpoints", "load_checkpoint", "read_checkpoint_info", "save_checkpoint"]
+
 # Temp folders of saves in progress (.tmp) and checkpoints being replaced or deleted (.old).
 _TEMPORARY_NAME = re.compile(r"^\.checkpoint-\d{8,}\.(\d+)\.(tmp|old)$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit what it is loaded into, or is not a complete checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -94,17 +102,13 @@ def save_checkpoint(
     temp = root / f".checkpoint-{step:08d}.{os.getpid()}.tmp"
     temp.mkdir()
     try:
-        sizes = {}
+        records = {}
         for name, tensors in files.items():
-            file = temp / f"{name}.safetensors"
-            save_file({key: value.detach().contiguous() for key, value in tensors.items()}, file)
-            _fsync_path(file)
-            sizes[file.name] = file.stat().st_size
-        manifest["files"] = sizes
-        with (temp / MANIFEST).open("w", encoding="utf-8") as stream:
-            json.dump(manifest, stream, indent=1)
-            stream.flush()
-            os.fsync(stream.fileno())
+            data = save({key: value.detach().contiguous() for key, value in tensors.items()})
+            _write_new_file(temp / f"{name}.safetensors", data)
+            records[f"{name}.safetensors"] = file_record(data)
+        manifest["files"] = records
+        _write_new_file(temp / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
         _fsync_path(temp)
         _rename_into_place(temp, final)
         _fsync_path(root)
@@ -118,35 +122,17 @@ def save_checkpoint(
     return final
 
 
-def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """CKPT-2: the complete checkpoints of ``run_dir``, by increasing step (empty if none)."""
-    root = Path(run_dir)
-    if not root.is_dir():
-        return []
-    found = [(int(match.group(1)), entry) for entry in root.iterdir()
-             if (match := _CHECKPOINT_NAME.match(entry.name)) and _is_complete(entry)]
-    return [path for _, path in sorted(found)]
-
-
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """CKPT-2: the complete checkpoint of ``run_dir`` with the highest step, or None."""
-    checkpoints = list_checkpoints(run_dir)
-    return checkpoints[-1] if checkpoints else None
-
-
 def read_checkpoint_info(path: str | os.PathLike[str]) -> CheckpointInfo:
-    """The step, config and extra of a checkpoint folder, or of the latest one in a run folder.
+    """The step, config and extra of a checkpoint folder, or of the newest usable checkpoint
+    in a run folder (CKPT-7: a damaged newer one is skipped with a warning).
 
     Use it to build the model from the saved config before calling load_checkpoint.
     """
-    folder = _resolve(Path(path))
-    manifest = _read_manifest(folder)
-    return CheckpointInfo(folder, manifest["step"], manifest["config"], manifest["extra"],
-                          manifest["specdiff_version"])
+    return _info(open_checkpoint(path))
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | CheckpointContents,
     *,
     model: TensorState,
     optimizer: torch.optim.Optimizer | None = None,
@@ -155,31 +141,40 @@ def load_checkpoint(
     expected_config: Mapping[str, Any] | None = None,
     restore_global_rng: bool = True,
 ) -> CheckpointInfo:
-    """CKPT-1, CKPT-4, CKPT-5: load a checkpoint folder, or the latest one in a run folder.
+    """CKPT-1, CKPT-4, CKPT-5, CKPT-7: load a checkpoint folder, the newest usable checkpoint
+    of a run folder, or a checkpoint already read by ``run_folder.open_checkpoint``.
 
-    Everything is checked before anything is changed: the config equals ``expected_config``
-    (when given), the tensor names and shapes match ``model``/``ema``, and the checkpoint holds
-    the optimizer and every generator asked for. Objects passed as None are not loaded.
+    Every file loaded is checked against its SHA-256 first (CKPT-7). Everything is checked
+    before anything is changed: the config equals ``expected_config`` (when given), the tensor
+    names and shapes match ``model``/``ema``, and the checkpoint holds the optimizer and every
+    generator asked for. Objects passed as None are not loaded.
     """
-    info = read_checkpoint_info(path)
-    manifest = _read_manifest(info.path)
+    restores_rng = bool(generators) or restore_global_rng
+    needed = ["model", *(["ema"] if ema is not None else []),
+              *(["optimizer"] if optimizer is not None else []), *(["rng"] if restores_rng else [])]
+    contents = path if isinstance(path, CheckpointContents) else open_checkpoint(
+        path, [f"{name}.safetensors" for name in needed])
+    info = _info(contents)
     if expected_config is not None:
         _check_config(info, _json_ready("expected_config", expected_config))
     # Checks first, each yielding the change it allows; the changes run once all checks pass.
     changes = [functools.partial(_restore_tensors, model,
-                                 _checked_tensors(info.path, "model", model))]
+                                 _checked_tensors(contents, "model", model))]
     if ema is not None:
         changes.append(functools.partial(_restore_tensors, ema,
-                                         _checked_tensors(info.path, "ema", ema)))
+                                         _checked_tensors(contents, "ema", ema)))
     if optimizer is not None:
         changes.append(functools.partial(optimizer.load_state_dict,
-                                         _checked_optimizer_state(info.path, manifest, optimizer)))
-    rng = load_file(info.path / "rng.safetensors")
-    missing = sorted(name for name in generators or {} if f"generator/{name}" not in rng)
+                                         _checked_optimizer_state(contents, optimizer)))
+    rng = _tensor_file(contents, "rng") if restores_rng else {}
+    wanted = [f"generator/{name}" for name in generators or {}]
+    missing = sorted(key.split("/", 1)[1] for key in wanted if key not in rng)
     if missing:
         saved = sorted(key.split("/", 1)[1] for key in rng if key.startswith("generator/"))
         raise CheckpointError(f"{info.path}: has no state for generator(s) {missing}; "
                               f"it saved the generators {saved}")
+    if restore_global_rng and "torch/cpu" not in rng:
+        raise CheckpointError(f"{info.path / 'rng.safetensors'}: has no torch/cpu RNG state")
 
     for change in changes:
         change()
@@ -191,6 +186,12 @@ def load_checkpoint(
             if f"torch/cuda/{index}" in rng:
                 torch.cuda.set_rng_state(rng[f"torch/cuda/{index}"], index)
     return info
+
+
+def _info(contents: CheckpointContents) -> CheckpointInfo:
+    manifest = contents.manifest
+    return CheckpointInfo(contents.path, manifest["step"], manifest["config"], manifest["extra"],
+                          manifest["specdiff_version"])
 
 
 def _tensors_of(state: TensorState) -> dict[str, torch.Tensor]:
@@ -217,6 +218,14 @@ def _json_ready(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0666 less the umask, like other tools), write, fsync."""
+    with path.open("xb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
 def _fsync_path(path: Path) -> None:
     """Flush a file's data, or a folder's entries, to the disk."""
     descriptor = os.open(path, os.O_RDONLY)
@@ -227,8 +236,9 @@ def _fsync_path(path: Path) -> None:
 
 
 def _rename_into_place(temp: Path, final: Path) -> None:
-    """Rename ``temp`` to ``final``; an existing ``final`` is moved aside first, then deleted."""
-    if not final.exists():
+    """Rename ``temp`` to ``final``; an existing ``final`` is moved aside first, then deleted
+    (a symbolic link in its place is removed, never what it points to: CKPT-8)."""
+    if not os.path.lexists(final):
         os.rename(temp, final)
         return
     aside = final.with_name(f".{final.name}.{os.getpid()}.old")
@@ -238,7 +248,10 @@ def _rename_into_place(temp: Path, final: Path) -> None:
     except BaseException:
         os.rename(aside, final)
         raise
-    shutil.rmtree(aside)
+    if aside.is_symlink():
+        aside.unlink()
+    else:
+        shutil.rmtree(aside)
 
 
 def _delete_checkpoint(folder: Path) -> None:
@@ -266,38 +279,6 @@ def _is_running(pid: int) -> bool:
     return True
 
 
-def _is_complete(folder: Path) -> bool:
-    """The manifest reads, and every file it lists exists with the size it recorded."""
-    try:
-        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
-        return all((folder / name).stat().st_size == size for name, size in files.items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
-def _resolve(path: Path) -> Path:
-    if (path / MANIFEST).exists():
-        if not _is_complete(path):
-            raise CheckpointError(f"{path}: incomplete or corrupt checkpoint (a file listed in "
-                                  f"{MANIFEST} is missing or has the wrong size)")
-        return path
-    if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    latest = latest_checkpoint(path)
-    if latest is None:
-        raise FileNotFoundError(f"{path}: neither a checkpoint (no {MANIFEST}) nor a run folder "
-                                f"with a complete checkpoint-NNNNNNNN folder in it")
-    return latest
-
-
-def _read_manifest(folder: Path) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{folder}: checkpoint format {manifest.get('format_version')!r} "
-                              f"is not the supported format {FORMAT_VERSION}")
-    return manifest
-
-
 def _check_config(info: CheckpointInfo, expected: dict[str, Any]) -> None:
     """CKPT-4: refuse a config that differs, naming each differing key and both values."""
     saved, wanted = _flatten(info.config), _flatten(expected)
@@ -312,7 +293,6 @@ def _check_config(info: CheckpointInfo, expected: dict[str, Any]) -> None:
                               + "; ".join(differences))
 
 
-
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts as one level of dotted keys, so a message names the exact differing entry."""
     flat: dict[str, Any] = {}
@@ -324,12 +304,24 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _checked_tensors(folder: Path, name: str, target: TensorState) -> dict[str, torch.Tensor]:
+def _tensor_file(contents: CheckpointContents, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``name``.safetensors, from bytes checked against the manifest (CKPT-7)."""
+    file = f"{name}.safetensors"
+    if file not in contents.manifest["files"]:
+        raise CheckpointError(f"{contents.path / MANIFEST}: files lists no {file}: the "
+                              f"checkpoint has no {name} state, but a {name} was given")
+    try:
+        return load(contents.file(file))
+    except SafetensorError as error:
+        raise CheckpointError(f"{contents.path / file}: is not a safetensors file: "
+                              f"{error}") from None
+
+
+def _checked_tensors(contents: CheckpointContents, name: str, target: TensorState
+                     ) -> dict[str, torch.Tensor]:
     """CKPT-5: the saved tensors of ``name``, refused unless names and shapes match ``target``."""
-    file = folder / f"{name}.safetensors"
-    if not file.exists():
-        raise CheckpointError(f"{folder}: has no {name} state, but a {name} was given")
-    saved = load_file(file)
+    saved = _tensor_file(contents, name)
+    file = contents.path / f"{name}.safetensors"
     expected = _tensors_of(target)
     missing, unexpected = sorted(expected.keys() - saved.keys()), sorted(saved.keys() -
                                                                           expected.keys())
@@ -343,18 +335,22 @@ def _checked_tensors(folder: Path, name: str, target: TensorState) -> dict[str, 
     return saved
 
 
-def _checked_optimizer_state(
-    folder: Path, manifest: Mapping[str, Any], optimizer: torch.optim.Optimizer
-) -> dict[str, Any]:
+def _checked_optimizer_state(contents: CheckpointContents, optimizer: torch.optim.Optimizer
+                             ) -> dict[str, Any]:
     """CKPT-5: the saved optimizer state_dict, refused unless its groups fit ``optimizer``."""
-    if "optimizer" not in manifest:
-        raise CheckpointError(f"{folder}: has no optimizer state, but an optimizer was given")
-    state: dict[str, Any] = join_state(manifest["optimizer"],
-                                       load_file(folder / "optimizer.safetensors"))
-    saved_sizes = [len(group["params"]) for group in state["param_groups"]]
+    if "optimizer" not in contents.manifest:
+        raise CheckpointError(f"{contents.path / MANIFEST}: has no optimizer state, but an "
+                              f"optimizer was given")
+    tensors = _tensor_file(contents, "optimizer")
+    try:
+        state: dict[str, Any] = join_state(contents.manifest["optimizer"], tensors)
+        saved_sizes = [len(group["params"]) for group in state["param_groups"]]
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise CheckpointError(f"{contents.path / MANIFEST}: optimizer is not an optimizer "
+                              f"state ({type(error).__name__}: {error})") from None
     sizes = [len(group["params"]) for group in optimizer.param_groups]
     if saved_sizes != sizes:
-        raise CheckpointError(f"{folder}: the optimizer's parameter groups hold {sizes} "
+        raise CheckpointError(f"{contents.path}: the optimizer's parameter groups hold {sizes} "
                               f"parameters, the checkpoint's hold {saved_sizes}")
     return state
 

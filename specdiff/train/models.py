@@ -1,6 +1,13 @@
-"""The models the CLI and examples train, by name, and their JSON records in checkpoints."""
+"""The models the CLI and examples train, by name, and their JSON records in checkpoints.
+
+A record read back from a checkpoint may have been edited: building from one checks every key
+and value first and names the key of the first that does not fit (CKPT-9).
+"""
 
 import dataclasses
+import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -78,23 +85,87 @@ def model_record(name: str, image_shape: ImageShape, num_timesteps: int,
     return {"name": name, "config": _jsonable(dataclasses.asdict(config))}
 
 
-def build_model(record: dict[str, Any], seed: int = 0) -> nn.Module:
+# A record's integers (widths, counts, T) are at most this: a bigger one is an edit, and
+# building it would allocate without bound.
+MAX_RECORD_INT = 2**20
+
+
+def build_model(record: Any, seed: int = 0) -> nn.Module:
     """The module a ``model_record`` describes, initialized from ``seed`` (TRAIN-4); torch's
-    global random state is left as it was."""
-    name = record.get("name")
-    if name not in MODELS:
-        raise ValueError(f"model record names an unknown model {name!r}; known: {sorted(MODELS)}")
-    _, module_class, config_class = MODELS[name]
-    fields = {field.name: field.type for field in dataclasses.fields(config_class)}
-    values = {key: tuple(value) if isinstance(value, list) else value
-              for key, value in record["config"].items()}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"model config has fields {unknown} that {config_class.__name__} lacks")
-    config = config_class(**values)
+    global random state is left as it was. A record that describes no model is a ValueError
+    naming the key (``model.name``, ``model.config.FIELD``)."""
+    config = model_config(record)
+    _, module_class, _ = MODELS[record["name"]]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return module_class(config)
+
+
+def model_config(record: Any) -> Any:
+    """CKPT-9: the config object of a ``model_record``, every field checked by name."""
+    if not isinstance(record, dict):
+        raise ValueError(f"model must be an object {{\"name\", \"config\"}}, got {_short(record)}")
+    name = record.get("name")
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"model.name must be one of {sorted(MODELS)}, got {_short(name)}")
+    values = record.get("config")
+    if not isinstance(values, dict):
+        raise ValueError(f"model.config must be an object of {name}'s settings, got "
+                         f"{_short(values)}")
+    _, _, config_class = MODELS[name]
+    fields = {field.name: field for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"model.config has fields {unknown} that {config_class.__name__} "
+                         f"lacks")
+    for field in fields.values():
+        required = (field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING)
+        if required and field.name not in values:
+            raise ValueError(f"model.config.{field.name} is missing "
+                             f"({config_class.__name__} needs it)")
+    types = typing.get_type_hints(config_class)
+    arguments = {key: _from_json(f"model.config.{key}", value, types[key])
+                 for key, value in values.items()}
+    try:
+        return config_class(**arguments)
+    except ValueError as error:
+        raise ValueError(f"model.config: {error}") from None
+
+
+def _from_json(key: str, value: Any, annotation: Any) -> Any:
+    """``value`` read from JSON as the dataclass field type ``annotation`` wants, or a
+    ValueError naming ``key``."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (
+        typing.Union, types.UnionType) else (annotation,)
+    if value is None and type(None) in options:
+        return None
+    wanted = next(option for option in options if option is not type(None))
+    if wanted is bool and isinstance(value, bool):
+        return value
+    if wanted is str and isinstance(value, str):
+        return value
+    if wanted in (int, float) and _is_bounded_int(value):
+        return value
+    if wanted is float and isinstance(value, float):
+        return value
+    if typing.get_origin(wanted) is tuple and isinstance(value, list) and all(
+            _is_bounded_int(item) for item in value):
+        return tuple(value)
+    ints = f"int in [-{MAX_RECORD_INT}, {MAX_RECORD_INT}]"
+    described = {bool: "true or false", str: "a string", float: "a number", int: f"an {ints}"
+                 }.get(wanted, f"a list, each an {ints}")
+    raise ValueError(f"{key} must be {described}, got {_short(value)}")
+
+
+def _is_bounded_int(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and abs(value) <= MAX_RECORD_INT)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -116,15 +187,32 @@ def schedule_record(kind: str = "linear", num_timesteps: int = 1000,
     return record
 
 
-def build_schedule(record: dict[str, Any]) -> NoiseSchedule:
-    """The NoiseSchedule a ``schedule_record`` describes."""
+def build_schedule(record: Any) -> NoiseSchedule:
+    """The NoiseSchedule a ``schedule_record`` describes; a record that describes none is a
+    ValueError naming the key (``schedule.kind``, ``schedule.T``, …)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"schedule must be an object, got {_short(record)}")
     arguments = dict(record)
     kind = arguments.pop("kind", None)
     zero_terminal_snr = arguments.pop("zero_terminal_snr", False)
-    if kind not in SCHEDULES:
-        raise ValueError(f"schedule kind must be one of {SCHEDULES}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in SCHEDULES:
+        raise ValueError(f"schedule.kind must be one of {SCHEDULES}, got {_short(kind)}")
+    if not isinstance(zero_terminal_snr, bool):
+        raise ValueError(f"schedule.zero_terminal_snr must be true or false, got "
+                         f"{_short(zero_terminal_snr)}")
     constructor: Callable[..., NoiseSchedule] = getattr(NoiseSchedule, kind)
-    schedule = constructor(**arguments)
-    if zero_terminal_snr:
-        return NoiseSchedule.rescaled_to_zero_terminal_snr(schedule.betas)
+    parameters = inspect.signature(constructor).parameters
+    unknown = sorted(set(arguments) - set(parameters))
+    if unknown:
+        raise ValueError(f"schedule has parameters {unknown} that the {kind} schedule lacks; it "
+                         f"takes {sorted(parameters)}")
+    numbers = {name: _from_json(f"schedule.{name}", value, int) if name == "T"
+               else float(_from_json(f"schedule.{name}", value, float))
+               for name, value in arguments.items()}
+    try:
+        schedule = constructor(**numbers)
+        if zero_terminal_snr:
+            return NoiseSchedule.rescaled_to_zero_terminal_snr(schedule.betas)
+    except ValueError as error:
+        raise ValueError(f"schedule: {error}") from None
     return schedule

@@ -8,10 +8,8 @@ bit for bit (TRAIN-5), and data-parallel processes take slices of one global bat
 """
 
 import contextlib
-import json
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,8 @@ from specdiff.train.checkpoint import latest_checkpoint, load_checkpoint, save_c
 from specdiff.train.config import TrainConfig
 from specdiff.train.ema import EMA
 from specdiff.train.randomness import batch_indices, forward_randomness, step_generator
-
-METRICS_FILE = "metrics.jsonl"
+from specdiff.train.run_folder import append_metrics, rewind_metrics
+from specdiff.train.run_folder import read_metrics as read_metrics
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -93,6 +91,7 @@ class Trainer:
         self.ema = EMA(diffusion.model, config.ema_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.step = 0
+        self.resumed_from: Path | None = None
         self._trained = self._training_view()
 
     def _training_view(self) -> Diffusion:
@@ -107,23 +106,34 @@ class Trainer:
         return Diffusion(model, self.diffusion.schedule)
 
     def resume(self) -> int:
-        """Load the latest checkpoint of run_dir if there is one; return the step to go on from.
+        """Load the newest usable checkpoint of run_dir if it has any; return the step to go on
+        from. Damaged newer checkpoints are skipped with a warning (CKPT-7).
 
         A checkpoint written for another model, schedule, data or learning settings is refused
         with a message naming the difference.
         """
-        path = latest_checkpoint(self.run_dir)
-        if path is None:
+        try:
+            info = load_checkpoint(self.run_dir, model=self.diffusion.model,
+                                   optimizer=self.optimizer, ema=self.ema.model,
+                                   expected_config=self.identity, restore_global_rng=False)
+        except FileNotFoundError:  # no checkpoint yet: a new run
             return self.step
-        info = load_checkpoint(path, model=self.diffusion.model, optimizer=self.optimizer,
-                               ema=self.ema.model, expected_config=self.identity,
-                               restore_global_rng=False)
-        self.step = info.step
+        self.step, self.resumed_from = info.step, info.path
         return self.step
 
     def fit(self) -> TrainResult:
         """Train from ``self.step`` up to ``config.steps``; checkpoint every checkpoint_every
-        steps and at the end. Raises TrainingDivergedError on a NaN/inf loss or gradient."""
+        steps and at the end. Raises TrainingDivergedError on a NaN/inf loss or gradient.
+
+        ``config.steps`` must be above the current step (CKPT-10); the records of later steps
+        in the log, left by a run that went further than its last checkpoint, are dropped."""
+        if self.config.steps <= self.step:
+            where = (f"the step of the checkpoint resumed from ({self.resumed_from})"
+                     if self.resumed_from else "the step the run is at")
+            raise ValueError(f"steps must be greater than {self.step}, {where}, got "
+                             f"{self.config.steps}: nothing to train")
+        if self.rank == 0:
+            rewind_metrics(self.run_dir, self.step)
         self.diffusion.model.train()
         last_loss, checkpoint = math.nan, latest_checkpoint(self.run_dir)
         bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.progress,
@@ -237,8 +247,7 @@ class Trainer:
         if self.rank != 0:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / METRICS_FILE).open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_metrics(self.run_dir, record)
 
 
 def _learning_settings(config: TrainConfig) -> dict[str, Any]:
@@ -247,11 +256,3 @@ def _learning_settings(config: TrainConfig) -> dict[str, Any]:
     for operational in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "compile"):
         settings.pop(operational)
     return settings
-
-
-def read_metrics(run_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """The records of run_dir/metrics.jsonl, in order."""
-    with (Path(run_dir) / METRICS_FILE).open(encoding="utf-8") as stream:
-        for line in stream:
-            if line.strip():
-                yield json.loads(line)

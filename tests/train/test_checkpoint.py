@@ -1,5 +1,7 @@
 """CKPT-1..5: exact, atomic, pruned checkpoints that refuse what does not fit."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -167,7 +169,9 @@ def test_partial_and_corrupt_folders_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "checkpoint-latest").mkdir()
     assert latest_checkpoint(tmp_path) == good
     assert list_checkpoints(tmp_path) == [good]
-    with pytest.raises(CheckpointError, match="incomplete or corrupt"):
+    with pytest.raises(CheckpointError, match=r"model.safetensors: is 732 bytes, but "
+                                              r"checkpoint.json "
+                                              r"records 740 \(truncated or replaced\)"):
         load_checkpoint(tmp_path / "checkpoint-00000004", model=model)
     # The next save deletes the leftover of the dead process.
     save_checkpoint(tmp_path, 6, model=model, config=CONFIG)
@@ -256,3 +260,113 @@ def test_sigkill_at_any_point_of_a_save_leaves_a_complete_checkpoint(tmp_path: P
     save_checkpoint(run_dir, 4, model=model_of(4), config=WRITER_CONFIG, keep=2)
     assert sorted(entry.name for entry in run_dir.iterdir()) == ["checkpoint-00000002",
                                                                  "checkpoint-00000004"]
+
+
+def _flip_a_byte(path: Path) -> None:
+    """Flip one byte in the middle of the file: inside the tensor data, not the header."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 + 1] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-8])
+
+
+def _malformed_manifest(folder: Path) -> None:
+    (folder / "checkpoint.json").write_text('{"files": {"model.saf')
+
+
+def _manifest_step_as_text(folder: Path) -> None:
+    manifest = json.loads((folder / "checkpoint.json").read_text())
+    (folder / "checkpoint.json").write_text(json.dumps({**manifest, "step": "2"}))
+
+
+@pytest.mark.spec("CKPT-7")
+@pytest.mark.parametrize("name", ["model.safetensors", "ema.safetensors"])
+def test_a_flipped_byte_in_a_tensor_file_is_refused_naming_the_file(tmp_path: Path,
+                                                                     name: str) -> None:
+    path = save_checkpoint(tmp_path, 1, model=_net(), ema=_net(), config=CONFIG)
+    manifest = json.loads((path / "checkpoint.json").read_text())
+    assert manifest["format_version"] == 2
+    for file in path.glob("*.safetensors"):  # a digest anyone can recompute, for every file
+        assert manifest["files"][file.name] == {
+            "size": file.stat().st_size, "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    _flip_a_byte(path / name)
+    model = _net()
+    before = {key: tensor.clone() for key, tensor in model.state_dict().items()}
+    with pytest.raises(CheckpointError, match=rf"{path / name}: .*SHA-256"):
+        load_checkpoint(path, model=model, ema=_net())
+    _assert_same_state(model.state_dict(), before)
+
+
+@pytest.mark.spec("CKPT-7")
+@pytest.mark.parametrize("damage", [
+    lambda folder: _flip_a_byte(folder / "model.safetensors"),
+    lambda folder: _truncate(folder / "rng.safetensors"),
+    _malformed_manifest,
+    _manifest_step_as_text,
+], ids=["flipped", "truncated", "malformed-manifest", "step-as-text"])
+def test_a_damaged_latest_checkpoint_is_skipped_out_loud_or_refused_when_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any) -> None:
+    torch.manual_seed(0)
+    first, second = _net(), _net()
+    good = save_checkpoint(tmp_path, 1, model=first, config=CONFIG)
+    damaged = save_checkpoint(tmp_path, 2, model=second, config=CONFIG)
+    damage(damaged)
+    capsys.readouterr()
+    loaded = _net()
+    assert load_checkpoint(tmp_path, model=loaded).step == 1
+    _assert_same_state(loaded.state_dict(), first.state_dict())
+    warning = capsys.readouterr().err.splitlines()
+    assert len(warning) == 1 and str(damaged) in warning[0]
+    assert f"using {good} (step 1) instead" in warning[0]
+    with pytest.raises(CheckpointError, match=str(damaged)):
+        load_checkpoint(damaged, model=_net())
+    assert capsys.readouterr().err == ""  # a named checkpoint is never replaced by another
+
+
+@pytest.mark.spec("CKPT-7")
+def test_a_run_without_an_intact_checkpoint_names_each_damaged_one(tmp_path: Path) -> None:
+    paths = [save_checkpoint(tmp_path, step, model=_net(), config=CONFIG) for step in (1, 2)]
+    for path in paths:
+        _flip_a_byte(path / "model.safetensors")
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(tmp_path, model=_net())
+    assert all(str(path / "model.safetensors") in str(refused.value) for path in paths)
+
+
+@pytest.mark.spec("CKPT-7")
+def test_sample_says_which_checkpoint_it_loaded(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from specdiff.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--image-size", "8", "--model", "epsconv",
+                 "--timesteps", "20", "--batch-size", "8", "--quiet", "--steps", "2",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    for command in (["sample", "--n", "2", "--steps", "2", "--quiet",
+                     "--out", str(tmp_path / "grid.png")],
+                    ["evaluate", "--n-samples", "2", "--vlb-timesteps", "2",
+                     "--out", str(tmp_path / "metrics.json")]):
+        assert main([command[0], str(run), *command[1:]]) == 0
+        assert f"loaded {run / 'checkpoint-00000002'} (step 2)" in capsys.readouterr().out
+
+
+@pytest.mark.spec("CKPT-7")
+def test_a_format_1_checkpoint_loads_checked_by_size_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _net()
+    path = save_checkpoint(tmp_path, 1, model=model, config=CONFIG)
+    manifest = json.loads((path / "checkpoint.json").read_text())
+    manifest["format_version"] = 1
+    manifest["files"] = {name: record["size"] for name, record in manifest["files"].items()}
+    (path / "checkpoint.json").write_text(json.dumps(manifest))
+    loaded = _net()
+    assert load_checkpoint(path, model=loaded).step == 1
+    _assert_same_state(loaded.state_dict(), model.state_dict())
+    assert "format 1" in capsys.readouterr().err
+    _truncate(path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=str(path / "model.safetensors")):
+        load_checkpoint(path, model=_net())
