@@ -52,6 +52,7 @@ class Symbols:
     noise: Any = sp.Symbol("noise", real=True)
     z: Any = sp.Symbol("z", real=True)
     v: Any = sp.Symbol("v", real=True)
+    model_output: Any = sp.Symbol("model_output", real=True)
     eps_cond: Any = sp.Symbol("eps_cond", real=True)
     eps_uncond: Any = sp.Symbol("eps_uncond", real=True)
     guidance_scale: Any = sp.Symbol("guidance_scale", real=True)
@@ -66,6 +67,11 @@ class Symbols:
     beta_end: Any = sp.Symbol("beta_end", positive=True)
     u: Any = sp.Symbol("u", nonnegative=True)
     s: Any = sp.Symbol("s", nonnegative=True)
+    start: Any = sp.Symbol("start", real=True)
+    end: Any = sp.Symbol("end", real=True)
+    tau: Any = sp.Symbol("tau", positive=True)
+    i: Any = sp.Symbol("i", integer=True, nonnegative=True)
+    half: Any = sp.Symbol("half", integer=True, positive=True)
     root: Any = sp.Symbol("root", positive=True)
     first: Any = sp.Symbol("first", positive=True)
     last: Any = sp.Symbol("last", positive=True)
@@ -113,7 +119,18 @@ def is_identically_zero(expression: Any, substitution: Mapping[Any, Any]) -> boo
 def is_nonnegative(expression: Any, substitution: Mapping[Any, Any]) -> bool:
     """True when ``expression`` ≥ 0 on the domain, shown by putting it over one denominator and
     finding numerator and denominator polynomials with nonnegative coefficients in quantities
-    known to be nonnegative (the positive parameters and roots of positive polynomials)."""
+    known to be nonnegative (the domain's parameters, roots of positive polynomials)."""
+    return _sign_shown(expression, substitution, strict=False)
+
+
+def is_positive(expression: Any, substitution: Mapping[Any, Any]) -> bool:
+    """True when ``expression`` > 0 on the domain, shown as for ``is_nonnegative`` with a
+    numerator that is not identically 0 and quantities known to be positive (a nonzero polynomial
+    with nonnegative coefficients in positive quantities is positive)."""
+    return _sign_shown(expression, substitution, strict=True)
+
+
+def _sign_shown(expression: Any, substitution: Mapping[Any, Any], *, strict: bool) -> bool:
     numerator, denominator = sp.fraction(sp.cancel(sp.together(canonical(expression,
                                                                           substitution))))
 
@@ -122,11 +139,13 @@ def is_nonnegative(expression: Any, substitution: Mapping[Any, Any]) -> bool:
         if expanded.is_number:
             return bool(expanded >= 0)
         poly = sp.Poly(expanded)
-        return all(gen.is_nonnegative for gen in poly.gens) and all(
+        known_sign = (gen.is_positive if strict else gen.is_nonnegative for gen in poly.gens)
+        return all(known_sign) and all(
             coefficient >= 0 for coefficient in poly.coeffs())
 
-    return has_nonnegative_terms(numerator) and has_nonnegative_terms(denominator) and bool(
-        sp.expand(denominator) != 0)
+    nonzero_numerator = sp.expand(numerator) != 0
+    return (has_nonnegative_terms(numerator) and has_nonnegative_terms(denominator)
+            and bool(sp.expand(denominator) != 0) and (nonzero_numerator or not strict))
 
 
 def unclip(expression: Any, substitution: Mapping[Any, Any]) -> Any:
@@ -215,6 +234,19 @@ def cosine_alpha_bar_curve() -> ClosedForm:
     """SCHED-4: ā(u) = cos²((u + s)/(1 + s)·π/2), u ∈ [0, 1], s ∈ [0, 1]."""
     return _law("SCHED-4", sp.cos((_S.u + _S.s) / (1 + _S.s) * sp.pi / 2) ** 2, (_S.u, _S.s),
                 {}, "u ∈ [0, 1], s ∈ [0, 1]")
+
+
+def sigmoid_alpha_bar_curve() -> ClosedForm:
+    """SCHED-5: ā(u) = (σ(end/τ) − σ((start + u·(end − start))/τ))/(σ(end/τ) − σ(start/τ)), σ the
+    logistic function, u ∈ [0, 1], start < end, τ > 0."""
+
+    def logistic(value: Any) -> Any:
+        return 1 / (1 + sp.exp(-value))
+
+    top, bottom = logistic(_S.end / _S.tau), logistic(_S.start / _S.tau)
+    inner = logistic((_S.start + _S.u * (_S.end - _S.start)) / _S.tau)
+    return _law("SCHED-5", (top - inner) / (top - bottom), (_S.u, _S.start, _S.end, _S.tau),
+                {_S.end: _S.start + p}, "u ∈ [0, 1], start < end (end = start + p), τ > 0")
 
 
 def rescaled_root_alpha_bar() -> ClosedForm:
@@ -333,6 +365,26 @@ def eps_from_v() -> ClosedForm:
                 (_S.alpha_bar, _S.x_t, _S.v), ALPHA_BAR_DOMAIN, "0 < ᾱ < 1")
 
 
+def split_prediction(prediction_type: str) -> tuple[ClosedForm, ClosedForm]:
+    """PARAM-2: (x̂0, ε̂) from a model output ``model_output`` of ``prediction_type``:
+    "epsilon" → (FWD-4's x̂0, out), "sample" → (out, FWD-4's ε̂), "v_prediction" → (PARAM-1's
+    x0_from_v, eps_from_v)."""
+    out = _S.model_output
+    forms = {
+        "epsilon": (predict_x0().expression.subs(_S.eps_hat, out), out),
+        "sample": (out, predict_eps().expression.subs(_S.x0, out)),
+        "v_prediction": (x0_from_v().expression.subs(_S.v, out),
+                         eps_from_v().expression.subs(_S.v, out)),
+    }
+    if prediction_type not in forms:
+        raise ValueError(f"prediction_type must be one of {sorted(forms)}, got "
+                         f"{prediction_type!r}")
+    x0_hat, eps_hat = forms[prediction_type]
+    arguments = (_S.alpha_bar, _S.x_t, out)
+    return (_law("PARAM-2", x0_hat, arguments, ALPHA_BAR_DOMAIN, "0 < ᾱ < 1"),
+            _law("PARAM-2", eps_hat, arguments, ALPHA_BAR_DOMAIN, "0 < ᾱ < 1"))
+
+
 # Fast solvers (specs/solvers.md)
 
 def ddim_step_from_prediction() -> ClosedForm:
@@ -412,6 +464,18 @@ def normal_kl() -> ClosedForm:
 
 
 # Nets (specs/nets.md)
+
+def relu() -> ClosedForm:
+    """NET-2: relu(x) = max(x, 0)."""
+    return _law("NET-2", sp.Max(_S.x, 0), (_S.x,), {}, "x real")
+
+
+def timestep_frequency() -> ClosedForm:
+    """NET-7: f_i = 10000^(−i/(d/2 − 1)), i < d/2 = half; the embedding of t is sin(t·f_i)
+    (entry i) and cos(t·f_i) (entry d/2 + i)."""
+    return _law("NET-7", sp.Integer(10000) ** (-_S.i / (_S.half - 1)), (_S.i, _S.half),
+                {_S.half: 2 + p}, "d/2 ≥ 2 (half = 2 + p), 0 ≤ i < d/2")
+
 
 def silu() -> ClosedForm:
     """NET-8: silu(x) = x·σ(x), σ(x) = 1/(1 + e^{−x})."""

@@ -24,12 +24,12 @@ from specdiff.testing import (
 )
 from specdiff.testing.symbolic import (
     ALPHA_BAR_DOMAIN,
-    REVERSE_STEP_DOMAIN,
     is_identically_zero,
     is_nonnegative,
     p,
 )
 from specdiff.testing.symbolic import SYMBOLS as S
+from tests.proofs.lemmas import forward_kernel_keeps_the_marginal
 
 
 def _tie_noised_sample_to_the_code() -> None:
@@ -48,22 +48,9 @@ def _tie_noised_sample_to_the_code() -> None:
 
 @pytest.mark.spec("FWD-1")
 def test_noised_sample_is_the_marginal_of_the_one_step_kernels() -> None:
-    # x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε is N(√ᾱ_t·x0, 1 − ᾱ_t) given x0. By induction on t it is the
-    # marginal of the chain x_t = √(1−β_t)·x_{t−1} + √β_t·n_t (COND-7): at t = 0 (ᾱ_{−1} = 1)
-    # the kernel applied to x0 is the closed form itself; and if x_{t−1} ~ N(m, v), the kernel
-    # gives N(a·m, a²·v + b²), which must be the closed form's moments at t.
-    x_t = symbolic.noised_sample().expression
-    mean_coefficient, noise_coefficient = sp.diff(x_t, S.x0), sp.diff(x_t, S.eps)
-    assert sp.expand(x_t - mean_coefficient * S.x0 - noise_coefficient * S.eps) == 0  # affine
-    kernel = symbolic.forward_step().expression
-    first_step = kernel.subs({S.alpha_bar_prev: 1, S.x_prev: S.x0, S.noise: S.eps})
-    assert is_identically_zero(first_step - x_t, ALPHA_BAR_DOMAIN)
-    a, b = sp.diff(kernel, S.x_prev), sp.diff(kernel, S.noise)
-    previous_mean = mean_coefficient.subs(S.alpha_bar, S.alpha_bar_prev)
-    previous_variance = (noise_coefficient**2).subs(S.alpha_bar, S.alpha_bar_prev)
-    assert is_identically_zero(a * previous_mean - mean_coefficient, REVERSE_STEP_DOMAIN)
-    assert is_identically_zero(a**2 * previous_variance + b**2 - noise_coefficient**2,
-                               REVERSE_STEP_DOMAIN)
+    # x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε is N(√ᾱ_t·x0, 1 − ᾱ_t) given x0, and by induction on t (the
+    # lemma is the step) it is the marginal of the chain x_t = √(1−β_t)·x_{t−1} + √β_t·n_t.
+    forward_kernel_keeps_the_marginal()
     _tie_noised_sample_to_the_code()
 
 
