@@ -204,9 +204,16 @@ class ClosedForm:
                      for symbol in difference.free_symbols}
             value = complex(difference.subs(point).evalf())
             if abs(value) > 1e-9:
-                named = ", ".join(f"{k} = {v}" for k, v in sorted(point.items(), key=str))
-                return f"they differ by {value.real:.6g} at {named}"
+                return f"they differ by {value.real:.6g} at {self._named(point)}"
         return "they agree at 20 sampled points, but SymPy could not prove the identity"
+
+    def _named(self, point: Mapping[Any, Any]) -> str:
+        """A point of the positive parameters, written in the law's own variables."""
+        values = {symbol: value for symbol, value in point.items() if symbol not in (p, q, e)}
+        values.update({symbol: form.subs(point) for symbol, form in self.substitution.items()})
+        return ", ".join(f"{symbol} = {sp.nsimplify(value)} ≈ {float(value):.6g}"
+                         for symbol, value in sorted(values.items(), key=str)
+                         if not value.free_symbols)
 
 
 def _root_of_nonnegative(radicand: Any) -> Any:
