@@ -201,7 +201,7 @@ class ClosedForm:
         rng = random.Random(0)
         for _ in range(20):
             point = {symbol: sp.Rational(rng.randint(1, 40), rng.randint(1, 40))
-                     for symbol in difference.free_symbols}
+                     for symbol in sorted(difference.free_symbols, key=str)}
             value = complex(difference.subs(point).evalf())
             if abs(value) > 1e-9:
                 return f"they differ by {value.real:.6g} at {self._named(point)}"

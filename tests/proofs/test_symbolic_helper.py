@@ -22,7 +22,7 @@ def test_a_wrong_update_is_refused_with_a_point_where_it_differs() -> None:
     law = symbolic.ddim_step()
     wrong = law.expression + S.eta * S.z / 100  # σ·z off by 1 %
     assert not law.equals(wrong)
-    with pytest.raises(AssertionError, match=r"REV-5: .* differ by .* at eta = 17/20"):
+    with pytest.raises(AssertionError, match=r"REV-5: .* differ by .* at eta = "):
         law.assert_equals(wrong)
 
 
