@@ -2,6 +2,9 @@
 helpers that give a torch mirror and its spec the same inputs.
 
 Requires the ``dev`` extra (hypothesis). Users check their own implementations with these.
+``specdiff.testing.symbolic`` (the proven laws' closed forms in SymPy, for proofs of your own
+code) is not imported here, so sympy loads only when you ask for it:
+``from specdiff.testing import symbolic``.
 """
 
 from specdiff.testing.affine_law import (
