@@ -40,8 +40,8 @@ PROCESS_STARTS = frozenset({subprocess.Popen.__init__, BaseProcess.start})
 
 @dataclass
 class _CallWatcher:
-    """The profile hook of one test: notes which watched code ran, and unhooks itself once each
-    of the test's laws has run."""
+    """The profile hook of one test (or wide fixture): notes which watched code ran, and unhooks
+    itself once each of its laws has run."""
 
     owners_of_code: dict[int, frozenset[str]]  # id(code) -> the laws it exercises (or the process)
     laws: frozenset[str]
@@ -77,31 +77,28 @@ class _LawCallCheck:
     # What a fixture wider than a test called while set up, by (name, baseid): the tests that
     # reuse its value later get the credit too.
     laws_of_fixture: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # The laws named by the tests that use each fixture: all a wide fixture needs watching for.
+    laws_of_fixture_users: dict[str, frozenset[str]] = field(default_factory=dict)
     passing_tests_of_law: dict[str, list[str]] = field(default_factory=dict)
     proven: set[str] = field(default_factory=set)
     uncalled: list[tuple[str, str]] = field(default_factory=list)  # (test, law), in-process tests
     deselected: bool = False
     findings: list[str] = field(default_factory=list)
 
-    def watch(self, item: pytest.Item) -> _CallWatcher:
-        laws = self._laws_named_by(item)
+    def watcher(self, laws: frozenset[str]) -> _CallWatcher:
         owners_of_code = dict.fromkeys(self.process_start_codes, frozenset({STARTS_A_PROCESS}))
         for law in laws:
             for code in self.codes_of_law[law]:
                 owners_of_code[code] = owners_of_code.get(code, frozenset()) | {law}
-        self.watchers[item.nodeid] = _CallWatcher(owners_of_code, frozenset(laws))
-        return self.watchers[item.nodeid]
+        return _CallWatcher(owners_of_code, laws)
 
-    def watch_fixture(self) -> _CallWatcher:
-        owners_of_code: dict[int, frozenset[str]] = {}
-        for law, codes in self.codes_of_law.items():
-            for code in codes:
-                owners_of_code[code] = owners_of_code.get(code, frozenset()) | {law}
-        return _CallWatcher(owners_of_code, frozenset(self.codes_of_law))
+    def watch(self, item: pytest.Item) -> _CallWatcher:
+        self.watchers[item.nodeid] = self.watcher(frozenset(self.laws_named_by(item)))
+        return self.watchers[item.nodeid]
 
     def record_pass(self, item: pytest.Item) -> None:
         called = self.watchers[item.nodeid].called | self._called_by_wide_fixtures(item)
-        for law in sorted(self._laws_named_by(item)):
+        for law in sorted(self.laws_named_by(item)):
             self.passing_tests_of_law.setdefault(law, []).append(item.nodeid)
             if law in called:
                 self.proven.add(law)
@@ -122,7 +119,7 @@ class _LawCallCheck:
         reported = {law for _, law in self.uncalled}
         return sorted(self.passing_tests_of_law.keys() - self.proven - reported)
 
-    def _laws_named_by(self, item: pytest.Item) -> set[str]:
+    def laws_named_by(self, item: pytest.Item) -> set[str]:
         # An ID that specs/ does not declare is test_traceability's to report, not this check's.
         named = {law for mark in item.iter_markers("spec") for law in mark.args}
         return named & self.codes_of_law.keys()
@@ -160,6 +157,15 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         items[0].config.stash[_CHECK].deselected = True
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    check = session.config.stash[_CHECK]
+    users: dict[str, set[str]] = {}
+    for item in session.items:
+        for name in getattr(item, "fixturenames", ()):
+            users.setdefault(name, set()).update(check.laws_named_by(item))
+    check.laws_of_fixture_users = {name: frozenset(laws) for name, laws in users.items()}
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     watcher = item.config.stash[_CHECK].watch(item)
@@ -175,11 +181,12 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
                          ) -> Iterator[Any]:
     """A fixture of module or session scope is set up once, in the first test that uses it:
     note what it calls, for every test that uses it."""
-    if fixturedef.scope == "function":
-        return (yield)
     check = request.config.stash[_CHECK]
+    laws = check.laws_of_fixture_users.get(fixturedef.argname, frozenset())
+    if fixturedef.scope == "function" or not laws:
+        return (yield)
     test_watcher = sys.getprofile()
-    fixture_watcher = check.watch_fixture()
+    fixture_watcher = check.watcher(laws)
     fixture_watcher.start()
     try:
         return (yield)
