@@ -11,6 +11,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+# A test that names a law must call the law's code (tests/law_calls.py).
+pytest_plugins = ["tests.law_calls"]
+
 # The tests use tiny tensors, for which torch's intra-op threads cost more than they save: on a
 # loaded machine an elementwise op on 40 000 floats took 38 ms with 2 threads and 0.08 ms with 1.
 torch.set_num_threads(1)

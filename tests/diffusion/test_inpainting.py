@@ -2,7 +2,6 @@
 its exact law with a correlated Gaussian (COND-9), the correlated oracle (COND-10), validation
 (COND-13)."""
 
-import functools
 import itertools
 
 import numpy as np
@@ -157,7 +156,6 @@ def test_sample_inpaint_with_nothing_known_is_ddpm_with_the_same_seed(device: st
     assert torch.equal(inpainted, sampled)
 
 
-@functools.cache
 def inpainted_law(jump_length: int, resample: int) -> tuple[np.ndarray, np.ndarray]:
     transitions = spec_transitions(correlated_oracle(), known_image(1).numpy(), MASK.numpy(),
                                    jump_length, resample)
@@ -169,23 +167,32 @@ def inpainted_law(jump_length: int, resample: int) -> tuple[np.ndarray, np.ndarr
     return mean, np.diag(covariance)
 
 
+@pytest.fixture(scope="module")
+def inpainted_laws() -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """inpainted_law of each (jump_length, resample) tested, computed once (about 10 s)."""
+    return {pair: inpainted_law(*pair) for pair in [(1, 1), (5, 5)]}
+
+
 @pytest.mark.spec("COND-9")
 @pytest.mark.parametrize(("jump_length", "resample"), [(1, 1), (5, 5)])
-def test_inpainted_pixel_follows_the_samplers_exact_law(jump_length: int, resample: int) -> None:
+def test_inpainted_pixel_follows_the_samplers_exact_law(
+        inpainted_laws: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
+        jump_length: int, resample: int) -> None:
     n = 4000
     samples = sample_inpaint(correlated_oracle(), SCHEDULE, known_image(n), MASK,
                              generator=torch.Generator().manual_seed(jump_length), clip=False,
                              jump_length=jump_length, resample=resample)
-    mean, variance = inpainted_law(jump_length, resample)
+    mean, variance = inpainted_laws[jump_length, resample]
     assert np.array_equal(samples[:, 0, 0, 0].numpy(), np.full(n, KNOWN_VALUE))
     assert_gaussian_moments(samples[:, 0, 0, 1:].numpy(), mean[1:], variance[1:],
                             f"j={jump_length}, r={resample}")
 
 
 @pytest.mark.spec("COND-9")
-def test_resampling_moves_the_inpainted_mean_toward_the_conditional() -> None:
+def test_resampling_moves_the_inpainted_mean_toward_the_conditional(
+        inpainted_laws: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]) -> None:
     conditional_mean = MEAN[1] + RHO * STDS[1] / STDS[0] * (KNOWN_VALUE - MEAN[0])
-    replacement, resampled = inpainted_law(1, 1)[0][1], inpainted_law(5, 5)[0][1]
+    replacement, resampled = inpainted_laws[1, 1][0][1], inpainted_laws[5, 5][0][1]
     print(f"inpainted mean: replacement {replacement:.4f}, j=r=5 {resampled:.4f}, "
           f"conditional {float(conditional_mean):.4f}")
     assert abs(resampled - conditional_mean) < abs(replacement - conditional_mean)

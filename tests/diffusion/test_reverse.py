@@ -139,7 +139,6 @@ def test_ddpm_prev_equals_spec(case: tuple, clip: bool, variance: str, device: s
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
-@pytest.mark.spec("REV-9")
 def test_ddpm_step_is_ddpm_prev() -> None:
     assert ddpm_step is ddpm_prev
 

@@ -143,6 +143,10 @@ def test_ddim_with_eta_one_is_the_ddpm_posterior_symbolically() -> None:
     posterior_variance = beta * (1 - a) / (1 - alpha_bar)
     assert sp.simplify(sigma_squared - posterior_variance) == 0
     assert sp.simplify(ddim_mean - posterior_mean) == 0
+    # The σ proven about is the spec's: ddim_sigma(η = 1)² at a point of (0, 1)².
+    at = {p: sp.Rational(1, 3), q: sp.Rational(2, 5)}
+    assert_close_to_spec(ddim_sigma(float(a.subs(at)), float(alpha_bar.subs(at)), 1.0) ** 2,
+                         float(sigma_squared.subs(at)), "elementwise")
 
 
 @pytest.mark.spec("REV-6")
