@@ -1,16 +1,20 @@
 """The `specdiff` command end to end on a tiny run (TRAIN-9 for its refusals)."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from specdiff import cli
 from specdiff.cli import main
 from specdiff.spec import read_ppm
 from specdiff.testing import write_png
 from specdiff.train import list_checkpoints
+from specdiff.train.randomness import step_generator
+from tests import _cli_runs as cli_runs
 
 TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
         "--batch-size", "8", "--quiet"]
@@ -122,3 +126,183 @@ def test_torchrun_trains_with_two_processes_and_rank_0_writes(tmp_path: Path) ->
     assert [p.name for p in list_checkpoints(run)] == ["checkpoint-00000002"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # the last step, once
     assert completed.stdout.count("training epsconv") == 1  # rank 0 only
+
+
+# --- a clear error for every bad input: exit 2, one line naming the option or file ------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cli_runs.train(tmp_path_factory.mktemp("tiny") / "run")
+
+
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cli_runs.train(tmp_path_factory.mktemp("sr") / "run", "--task", "sr", "--scale", "2",
+                          model="unet-tiny", steps=1)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return cli_runs.write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def _error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    """The one line on stderr, which must read ``specdiff COMMAND: error: ...``."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith(f"specdiff {command}: error: "), err
+    return err
+
+
+def _files(folder: Path) -> set[Path]:
+    return set(folder.rglob("*"))
+
+
+@pytest.mark.parametrize("command", ["sample", "inpaint", "evaluate"])
+def test_generating_from_a_super_resolution_run_points_to_upscale(
+    command: str, sr_run: Path, inputs: dict[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = {"sample": ["--steps", "2"], "evaluate": ["--out", str(tmp_path / "m.json")],
+             "inpaint": ["--image", str(inputs["image"]), "--mask", str(inputs["mask"])]}
+    out = [] if command == "evaluate" else ["--out", str(tmp_path / "x.png")]
+    before = _files(sr_run)
+    assert main([command, str(sr_run), *extra[command], *out]) == 2
+    line = _error_line(capsys, command)
+    assert "super-resolution" in line and "specdiff upscale" in line
+    assert not any(tmp_path.iterdir()) and _files(sr_run) == before
+
+
+def _output_cases(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.txt").write_text("a file")
+    return {"an existing folder": tmp_path / "folder", "below a file": tmp_path / "file.txt" / "x",
+            "in a folder that takes no files": Path("/proc/specdiff-cannot-write/x.png")}
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("problem", ["an existing folder", "below a file",
+                                     "in a folder that takes no files"])
+@pytest.mark.parametrize(("command", "option"), [("sample", "--out"), ("sample", "--ppm"),
+                                                 ("inpaint", "--out"), ("upscale", "--out"),
+                                                 ("evaluate", "--out")])
+def test_an_output_that_cannot_be_written_is_refused_before_loading_the_run(
+    command: str, option: str, problem: str, tmp_path: Path, inputs: dict[str, Path],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _output_cases(tmp_path)[problem]
+    before = _files(tmp_path)
+
+    def loaded_too_early(*_: object) -> None:
+        pytest.fail("the run was loaded before the output path was checked")
+
+    monkeypatch.setattr(cli, "load_for_sampling", loaded_too_early)
+    extra = {"inpaint": ["--image", str(inputs["image"]), "--mask", str(inputs["mask"])],
+             "upscale": ["--image", str(inputs["small"])]}.get(command, [])
+    if option == "--ppm":
+        extra += ["--out", str(tmp_path / "grid.png")]
+    assert main([command, str(tmp_path / "run"), *extra, option, str(path)]) == 2
+    line = _error_line(capsys, command)
+    assert f"argument {option}: {path}" in line
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("problem", ["an existing file", "below a file"])
+def test_a_train_out_that_cannot_be_a_run_folder_is_refused_before_training(
+    problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file.txt").write_text("a file")
+    out = tmp_path / "file.txt" if problem == "an existing file" else tmp_path / "file.txt" / "r"
+    assert main(["train", *cli_runs.TINY, "--model", "epsconv", "--steps", "1",
+                 "--out", str(out)]) == 2
+    assert f"argument --out: {out}" in _error_line(capsys, "train")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.parametrize("header", [b"\xff" * 8, b"\x0a" + b"\x00" * 7 + b"not json!!"])
+def test_a_corrupt_safetensors_header_exits_2_naming_the_run(
+    header: bytes, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for tensors in run.glob("checkpoint-*/*.safetensors"):
+        data = tensors.read_bytes()
+        tensors.write_bytes(header + data[len(header):])
+    out = tmp_path / "x.png"
+    assert main(["sample", str(run), "--steps", "2", "--quiet", "--out", str(out)]) == 2
+    assert str(run) in _error_line(capsys, "sample")
+    assert not out.exists()
+
+
+# (command, option, value, what the message must say): every one is refused at parse time.
+BAD_VALUES = [
+    ("train", "--image-size", "100000000", "[8, 1024]"),
+    ("train", "--scale", "0", "[2, 64]"),
+    ("train", "--seed", "-1", "[0, 2**22)"),
+    ("train", "--seed", str(2**22), "[0, 2**22)"),
+    ("train", "--steps", "0", "[1, 1000000000]"),
+    ("train", "--batch-size", "99999999", "[1, 65536]"),
+    ("train", "--timesteps", "0", "[1, 100000]"),
+    ("train", "--lr", "nan", "(0, 1]"),
+    ("train", "--lr", "1e999", "(0, 1]"),
+    ("train", "--ema-decay", "1", "[0, 1)"),
+    ("train", "--p-uncond", "-0.5", "[0, 1]"),
+    ("train", "--grad-clip", "0", "(0, 1000000]"),
+    ("train", "--warmup", "１０", "[0, 1000000000]"),  # fullwidth digits: int() takes them
+    ("sample", "--seed", "-1", "[0, 2**64)"),
+    ("sample", "--seed", str(2**64), "[0, 2**64)"),
+    ("sample", "--scale", "0", "[1, 32]"),
+    ("sample", "--class", "³", "'all' or an integer"),  # str.isdigit() says yes
+    ("sample", "--class", "-1", "'all' or an integer"),
+    ("sample", "--n", "0", "[1, 65536]"),
+    ("sample", "--steps", "1_0", "[1, 100000]"),
+    ("sample", "--eta", "inf", "[0, 1]"),
+    ("sample", "--guidance", "nan", "[0, 100]"),
+    ("sample", "--guidance", "٢", "[0, 100]"),  # Arabic-Indic two: float() takes it
+    ("sample", "--device", "tpu", "choose from"),
+    ("inpaint", "--jump", "0", "[1, 100000]"),
+    ("inpaint", "--resample", "", "[1, 1000]"),
+    ("upscale", "--steps", " 5", "[1, 100000]"),
+    ("evaluate", "--seed", str(2**63), "[0, 2**63)"),
+    ("evaluate", "--vlb-timesteps", "0x10", "[1, 100000]"),
+    ("evaluate", "--n-samples", "-5", "[1, 65536]"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "value", "accepted"), BAD_VALUES)
+def test_a_value_outside_its_range_exits_2_naming_the_option_and_the_range(
+    command: str, option: str, value: str, accepted: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    required = {"train": ["--steps", "1", "--out", str(tmp_path / "run")],
+                "inpaint": ["--image", "x.png", "--mask", "m.png"],
+                "upscale": ["--image", "x.png"]}.get(command, [])
+    positional = [] if command == "train" else [str(tmp_path / "run")]
+    assert main([command, *positional, *required, f"{option}={value}"]) == 2
+    line = _error_line(capsys, command)
+    assert f"argument {option}:" in line and accepted in line, line
+    assert not any(tmp_path.iterdir())
+
+
+def test_scale_without_task_sr_is_refused(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *cli_runs.TINY, "--steps", "1", "--out", str(tmp_path / "r"),
+                 "--scale", "4"]) == 2
+    assert "--scale" in _error_line(capsys, "train")
+
+
+def test_the_train_seed_range_is_the_trainers(tmp_path: Path) -> None:
+    # TRAIN-5 seeds step k's generator with seed·2^40 + k: the CLI's range must be exactly that.
+    step_generator(2**22 - 1, 0)
+    with pytest.raises(ValueError, match="seed"):
+        step_generator(2**22, 0)
+    cli_runs.train(tmp_path / "run", "--seed", str(2**22 - 1), steps=1)
+
+
+def test_the_largest_sampling_seed_is_accepted(tiny_run: Path, tmp_path: Path) -> None:
+    # torch.Generator.manual_seed takes [-2^63, 2^64) and maps a negative s to s + 2^64: the
+    # CLI takes [0, 2^64), so each seed names one stream.
+    for seed in ("0", str(2**64 - 1)):
+        assert main(["sample", str(tiny_run), "--n", "1", "--steps", "2", "--quiet",
+                     "--seed", seed, "--out", str(tmp_path / f"{seed}.png")]) == 0
+    assert (tmp_path / "0.png").read_bytes() != (tmp_path / f"{2**64 - 1}.png").read_bytes()
