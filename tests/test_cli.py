@@ -1,19 +1,23 @@
 """The `specdiff` command end to end on a tiny run (TRAIN-9 for its refusals)."""
 
+import math
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from specdiff import cli
 from specdiff.cli import main
+from specdiff.diffusion import Diffusion, GuidedModel
 from specdiff.spec import read_ppm
 from specdiff.testing import write_png
 from specdiff.train import list_checkpoints
 from specdiff.train.randomness import step_generator
+from specdiff.train.run import load_for_sampling
 from tests import _cli_runs as cli_runs
 
 TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
@@ -306,3 +310,105 @@ def test_the_largest_sampling_seed_is_accepted(tiny_run: Path, tmp_path: Path) -
         assert main(["sample", str(tiny_run), "--n", "1", "--steps", "2", "--quiet",
                      "--seed", seed, "--out", str(tmp_path / f"{seed}.png")]) == 0
     assert (tmp_path / "0.png").read_bytes() != (tmp_path / f"{2**64 - 1}.png").read_bytes()
+
+
+# --- every sampling flag has its effect: the CLI's picture is the library call it names -------
+
+def _quantize(x: torch.Tensor) -> np.ndarray:
+    """IMG-1 from its statement: ⌊(clip(x, −1, 1) + 1)·127.5 + 0.5⌋ (grey: channel 0)."""
+    values = np.clip(x.detach().double().cpu().numpy()[:, 0], -1.0, 1.0)
+    return np.floor((values + 1.0) * 127.5 + 0.5).astype(np.uint8)
+
+
+def _grid_cells(png: Path, count: int, columns: int, side: int = 8) -> np.ndarray:
+    """The ``count`` side×side images of a --scale 1 grid with 1-pixel borders, row by row."""
+    picture = np.asarray(Image.open(png))
+    cells = []
+    for index in range(count):
+        row, column = divmod(index, columns)
+        top, left = 1 + row * (side + 1), 1 + column * (side + 1)
+        cells.append(picture[top : top + side, left : left + side])
+    return np.stack(cells)
+
+
+def _sample(run: Path, out: Path, *options: str) -> np.ndarray:
+    """The images ``specdiff sample RUN --scale 1 OPTIONS`` writes, cut from its grid."""
+    assert main(["sample", str(run), "--scale", "1", "--quiet", "--device", "cpu",
+                 "--out", str(out), *options]) == 0
+    count = int(options[len(options) - 1 - options[::-1].index("--n") + 1])  # the last --n
+    return _grid_cells(out, count, math.ceil(math.sqrt(count)))
+
+
+SAMPLER_FLAGS = {  # options beyond --n 3 --steps 5 → the generate() arguments they mean
+    "defaults": ([], {}),
+    "--eta 1": (["--eta", "1"], {"eta": 1.0}),
+    "--sampler pndm": (["--sampler", "pndm"], {"sampler": "pndm"}),
+    "--sampler dpm_solver_pp": (["--sampler", "dpm_solver_pp"], {"sampler": "dpm_solver_pp"}),
+    "--sampler ddpm": (["--sampler", "ddpm"], {"sampler": "ddpm", "steps": None}),
+    "--steps 3": (["--steps", "3"], {"steps": 3}),
+    "--seed 7": (["--seed", "7"], {"seed": 7}),
+    "--n 5": (["--n", "5"], {"n": 5}),
+}
+
+
+@pytest.mark.parametrize("flags", sorted(SAMPLER_FLAGS))
+def test_each_sampling_flag_gives_the_library_call_it_names(flags: str, tiny_run: Path,
+                                                            tmp_path: Path) -> None:
+    options, meaning = SAMPLER_FLAGS[flags]
+    call = {"n": 3, "steps": 5, "sampler": "ddim", "eta": 0.0, "seed": 0} | meaning
+    diffusion, _ = load_for_sampling(tiny_run)
+    expected = _quantize(diffusion.generate((call.pop("n"), 1, 8, 8), **call))
+    written = _sample(tiny_run, tmp_path / "grid.png", "--n", "3", "--steps", "5", *options)
+    np.testing.assert_array_equal(written, expected)
+    if flags != "defaults":  # and the flag is not ignored
+        defaults = _sample(tiny_run, tmp_path / "defaults.png", "--n", "3", "--steps", "5")
+        assert not np.array_equal(written, defaults)
+
+
+def test_scale_enlarges_each_pixel_and_ppm_holds_the_first_sample(tiny_run: Path,
+                                                                   tmp_path: Path) -> None:
+    common = ["sample", str(tiny_run), "--n", "2", "--steps", "3", "--quiet"]
+    assert main([*common, "--scale", "1", "--out", str(tmp_path / "1.png"),
+                 "--ppm", str(tmp_path / "first.ppm")]) == 0
+    assert main([*common, "--scale", "3", "--out", str(tmp_path / "3.png")]) == 0
+    small, large = (np.asarray(Image.open(tmp_path / name)) for name in ("1.png", "3.png"))
+    np.testing.assert_array_equal(large, small.repeat(3, axis=0).repeat(3, axis=1))
+    first = _grid_cells(tmp_path / "1.png", 1, 2)[0]
+    np.testing.assert_array_equal(read_ppm(tmp_path / "first.ppm")[0],
+                                  np.stack([first / 127.5 - 1.0] * 3))  # IMG-3
+
+
+@pytest.fixture(scope="module", params=["epsilon", "v_prediction"])
+def conditional_run(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A large learning rate, so that three steps make the samples depend on the class.
+    return cli_runs.train(tmp_path_factory.mktemp("conditional") / "run", "--conditional",
+                          "--prediction-type", request.param, "--lr", "0.05",
+                          model="unet-tiny", steps=3)
+
+
+def test_class_and_guidance_give_the_guided_model_at_w(conditional_run: Path,
+                                                       tmp_path: Path) -> None:
+    diffusion, config = load_for_sampling(conditional_run)
+    num_classes = config["model"]["config"]["num_classes"]
+    labels = torch.full((3,), 3)
+
+    def guided(w: float) -> np.ndarray:  # COND-2's model, sampled with the run's parameterization
+        model = GuidedModel(diffusion.model, labels, w, num_classes)
+        guided_diffusion = Diffusion(model, diffusion.schedule,
+                                     prediction_type=diffusion.prediction_type)
+        return _quantize(guided_diffusion.generate((3, 1, 8, 8), steps=4, seed=0))
+
+    def cli(*options: str) -> np.ndarray:
+        return _sample(conditional_run, tmp_path / "grid.png", "--n", "3", "--steps", "4",
+                       *options)
+
+    conditional = cli("--class", "3")
+    np.testing.assert_array_equal(conditional, _quantize(diffusion.generate(
+        (3, 1, 8, 8), steps=4, seed=0, conditioning={"class_labels": labels})))
+    np.testing.assert_array_equal(conditional, guided(1.0))
+    strong = cli("--class", "3", "--guidance", "2.5")
+    np.testing.assert_array_equal(strong, guided(2.5))
+    assert not np.array_equal(strong, conditional)
+    assert not np.array_equal(cli("--class", "4"), conditional)
+    np.testing.assert_array_equal(cli("--class", "3", "--guidance", "0"), guided(0.0))
