@@ -35,14 +35,16 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], o
 
 
 def _create_temporary(target: Path) -> tuple[int, Path]:
-    """A new file ``.{name}.{random}.tmp`` beside ``target``, opened for writing.
+    """A new file ``.{name}.{random}.tmp`` beside ``target`` (name cut at 64 characters), opened
+    for writing.
 
     Not tempfile.mkstemp: it creates files with mode 0600 whatever the umask. Creating with
     0666 lets the kernel apply the umask, with no process-wide umask read (which races).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(_NAME_ATTEMPTS):
-        temp_name = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        # The target's name shortened, so that any name the file system takes fits here too.
+        temp_name = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(temp_name, flags, 0o666), temp_name
         except FileExistsError:

@@ -18,10 +18,11 @@ torch.Generator.manual_seed takes, without the negative aliases of s + 2**64); e
 
 import argparse
 import math
+import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
@@ -129,37 +130,50 @@ def class_choice(text: str) -> int | Literal["all"]:
 
 def output_file(text: str) -> str:
     """An argparse type: a file path that can be written (its missing folders created)."""
-    problem = _output_problem(Path(text))
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text}: {problem}")
-    return text
+    return _usable_path(text, _output_problem)
 
 
 def run_folder(text: str) -> str:
     """An argparse type: a folder that exists or can be created, and takes new files."""
-    path = Path(text)
-    problem = ("is a file, not a run folder" if path.exists() and not path.is_dir()
-               else _cannot_create_in(path))
+    return _usable_path(text, _run_folder_problem)
+
+
+def _usable_path(text: str, problem_of: Callable[[Path], str | None]) -> str:
+    try:
+        problem = problem_of(Path(text))
+    except OSError as error:  # e.g. a name longer than the file system takes
+        problem = f"cannot be used as a path ({error.strerror or error})"
     if problem:
         raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return text
+
+
+def _run_folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a run folder, or None."""
+    if path.exists() and not path.is_dir():
+        return "is a file, not a run folder"
+    return _cannot_create_in(path)
 
 
 def _output_problem(path: Path) -> str | None:
     """Why no file can be written at ``path``, or None."""
     if path.is_dir():
         return "is an existing folder; give a file name"
-    return _cannot_create_in(path.parent)
+    return _cannot_create_in(path.parent, path.name)
 
 
-def _cannot_create_in(folder: Path) -> str | None:
-    """Why no file can be created in ``folder`` (or in the existing folder that would hold it,
-    when it is missing), or None."""
+def _cannot_create_in(folder: Path, file_name: str = "") -> str | None:
+    """Why no file (named ``file_name``, if given) can be created in ``folder``, its missing
+    folders created first, or None."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
+    limit = os.pathconf(existing, "PC_NAME_MAX")
+    new_names = [*folder.relative_to(existing).parts, file_name]
+    if any(len(os.fsencode(name)) > limit for name in new_names):
+        return f"a name in it is longer than the {limit} bytes the file system takes"
     try:  # a nameless (or at once removed) file: the only sure test, and it leaves nothing
         with tempfile.TemporaryFile(dir=existing):
             pass

@@ -50,3 +50,12 @@ def test_missing_parent_folders_are_created(tmp_path: Path, writer: str) -> None
     path = tmp_path / "a" / "b" / f"out.{writer}"
     WRITERS[writer](path)
     assert path.is_file()
+
+
+@pytest.mark.spec("IMG-4")
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_name_as_long_as_the_file_system_takes_is_written(tmp_path: Path, writer: str) -> None:
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = tmp_path / ("n" * (longest - len(writer) - 1) + f".{writer}")
+    WRITERS[writer](path)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

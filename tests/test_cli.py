@@ -180,13 +180,18 @@ def test_generating_from_a_super_resolution_run_points_to_upscale(
 def _output_cases(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "folder").mkdir()
     (tmp_path / "file.txt").write_text("a file")
+    too_long = "n" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)
     return {"an existing folder": tmp_path / "folder", "below a file": tmp_path / "file.txt" / "x",
-            "in a folder that takes no files": Path("/proc/specdiff-cannot-write/x.png")}
+            "in a folder that takes no files": Path("/proc/specdiff-cannot-write/x.png"),
+            "named longer than the file system takes": tmp_path / f"{too_long}.png",
+            "in a folder named too long": tmp_path / too_long / "x.png"}
 
 
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
 @pytest.mark.parametrize("problem", ["an existing folder", "below a file",
-                                     "in a folder that takes no files"])
+                                     "in a folder that takes no files",
+                                     "named longer than the file system takes",
+                                     "in a folder named too long"])
 @pytest.mark.parametrize(("command", "option"), [("sample", "--out"), ("sample", "--ppm"),
                                                  ("inpaint", "--out"), ("upscale", "--out"),
                                                  ("evaluate", "--out")])
@@ -211,12 +216,13 @@ def test_an_output_that_cannot_be_written_is_refused_before_loading_the_run(
     assert _files(tmp_path) == before
 
 
-@pytest.mark.parametrize("problem", ["an existing file", "below a file"])
+@pytest.mark.parametrize("problem", ["an existing file", "below a file", "named too long"])
 def test_a_train_out_that_cannot_be_a_run_folder_is_refused_before_training(
     problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "file.txt").write_text("a file")
-    out = tmp_path / "file.txt" if problem == "an existing file" else tmp_path / "file.txt" / "r"
+    out = {"an existing file": tmp_path / "file.txt", "below a file": tmp_path / "file.txt" / "r",
+           "named too long": tmp_path / ("n" * 300) / "run"}[problem]
     assert main(["train", *cli_runs.TINY, "--model", "epsconv", "--steps", "1",
                  "--out", str(out)]) == 2
     assert f"argument --out: {out}" in _error_line(capsys, "train")
