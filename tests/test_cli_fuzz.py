@@ -74,7 +74,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli_runs.train(root / CONDITIONAL_RUN, "--conditional", model="unet-tiny", steps=1)
     inputs = root / "inputs"
     cli_runs.write_inputs(inputs)  # in.png, mask.png, small.png
-    Image.frombytes("I;16", (8, 8), np.arange(64, dtype="<u2").tobytes() * 1000).save(
+    Image.frombytes("I;16", (8, 8), (1000 * np.arange(64)).astype("<u2").tobytes()).save(
         inputs / "deep16.png")
     (inputs / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     Image.new("L", (8, 8)).save(inputs / "tiff.png", format="TIFF")
