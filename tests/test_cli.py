@@ -418,3 +418,13 @@ def test_class_and_guidance_give_the_guided_model_at_w(conditional_run: Path,
     assert not np.array_equal(strong, conditional)
     assert not np.array_equal(cli("--class", "4"), conditional)
     np.testing.assert_array_equal(cli("--class", "3", "--guidance", "0"), guided(0.0))
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "inpaint", "upscale", "evaluate"])
+def test_help_shows_each_number_options_range(command: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--seed SEED in [0, 2**" in shown
