@@ -3,12 +3,14 @@
 import os
 import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from specdiff.data.dataset import ImageDataset
+from specdiff.data.png_rows import missing_png_data
 from specdiff.spec._validate import require_int_at_least
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -117,7 +119,12 @@ def _decode(file: Path) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as opened:
                 _require_supported(file, opened)
-                return _pixels(file, opened)  # decodes the whole file: truncation shows here
+                pixels = _pixels(file, opened)  # decodes the whole file: truncation shows here
+                # Pillow pads with black a PNG whose data ends cleanly after too few rows.
+                short = missing_png_data(file) if opened.format == "PNG" else None
+                if short:
+                    raise RefusedImageError(f"{file}: {short}")
+                return pixels
     except RefusedImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -125,7 +132,7 @@ def _decode(file: Path) -> np.ndarray:
                                 f"most {MAX_IMAGE_PIXELS} pixels ({error})") from error
     # What Pillow raises on bytes it cannot parse; the file is untrusted input, not our bug.
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError,
-            struct.error) as error:
+            struct.error, zlib.error) as error:
         raise ValueError(f"{file}: not a readable PNG/JPEG image ({error})") from error
 
 
