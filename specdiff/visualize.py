@@ -45,12 +45,10 @@ def image_grid(
 
 
 def write_png(path: str | os.PathLike[str], grid: np.ndarray, scale: int = 1) -> Path:
-    """Write a uint8 (H, W, C) array as PNG atomically (temp file in the folder, then rename),
-    each pixel enlarged to scale×scale."""
-    target = Path(path)
+    """Write a uint8 (H, W, C) array as PNG atomically (temp file in the folder, then rename;
+    missing folders are created), each pixel enlarged to scale×scale."""
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale),
                                  Image.Resampling.NEAREST)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomically(target, lambda stream: picture.save(stream, format="PNG"))
+    return write_atomically(path, lambda stream: picture.save(stream, format="PNG"))

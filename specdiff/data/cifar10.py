@@ -6,6 +6,7 @@ A 3072-byte row is the R plane, then G, then B, each 32 rows of 32 pixels: it is
 """
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,13 +61,16 @@ def _dataset(batches: list[tuple[np.ndarray, np.ndarray]]) -> ImageDataset:
 
 def _read_binary_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.fromfile(file, dtype=np.uint8)
-    if data.size == 0 or data.size % RECORD_BYTES:
+    if data.size == 0:
+        raise ValueError(f"{file}: holds no images (0 bytes); expected records of "
+                         f"{RECORD_BYTES} bytes (1 label + {IMAGE_BYTES} pixels)")
+    if data.size % RECORD_BYTES:
         raise ValueError(
             f"{file}: {data.size} bytes is not a whole number of CIFAR-10 records of "
             f"{RECORD_BYTES} bytes (1 label + {IMAGE_BYTES} pixels): truncated or not a batch"
         )
     records = data.reshape(-1, RECORD_BYTES)
-    return _checked(file, records[:, 1:], records[:, 0].astype(np.int64))
+    return _checked(file, records[:, 1:], records[:, 0].tolist())
 
 
 def _read_python_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -85,18 +89,25 @@ def _read_python_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
     data, labels = batch[b"data"], batch[b"labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise ValueError(f"{file}: b'data' must be a uint8 array (N, {IMAGE_BYTES})")
-    if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
-        raise ValueError(f"{file}: b'labels' must be a list of ints")
-    return _checked(file, data, np.asarray(labels, dtype=np.int64))
+    if not isinstance(labels, list):
+        raise ValueError(f"{file}: b'labels' must be a list of ints, got {type(labels).__name__}")
+    return _checked(file, data, labels)
 
 
-def _checked(file: Path, rows: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (N, 3072) → images (N, 3, 32, 32), after checking sizes and label range."""
+def _checked(file: Path, rows: np.ndarray, labels: Sequence[object]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (N, 3072) → images (N, 3, 32, 32), after checking sizes and every label."""
     if rows.shape[1] != IMAGE_BYTES or len(labels) != len(rows):
         raise ValueError(
             f"{file}: expected N rows of {IMAGE_BYTES} pixels and N labels, got pixel array "
             f"{rows.shape} and {len(labels)} labels"
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
-        raise ValueError(f"{file}: labels must be in [0, 10), got {int(labels.max())}")
-    return rows.reshape(-1, *IMAGE_SHAPE), labels
+    if not len(rows):
+        raise ValueError(f"{file}: holds no images (0 rows); a batch has at least one")
+    for index, label in enumerate(labels):
+        # A bool is an int to Python, but not a class; Python ints can be too large for int64.
+        if isinstance(label, bool) or not isinstance(label, int) or \
+                not 0 <= label < len(CIFAR10_CLASSES):
+            raise ValueError(f"{file}: label {index} is {label!r}, but labels must be ints in "
+                             f"[0, {len(CIFAR10_CLASSES)}) (the CIFAR-10 classes)")
+    return rows.reshape(-1, *IMAGE_SHAPE), np.asarray(labels, dtype=np.int64)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from specdiff.data import CIFAR10_CLASSES, load_cifar10
 from specdiff.data.fixtures import write_cifar10_folder
@@ -85,7 +87,7 @@ def test_missing_folder_and_missing_batches_are_named(tmp_path: Path) -> None:
         ([1, 2, 3], "expected a pickled dict"),
         ({b"data": np.zeros((1, 100), np.uint8), b"labels": [0]}, "3072 pixels"),
         ({b"data": np.zeros((1, 3072), np.float32), b"labels": [0]}, "uint8 array"),
-        ({b"data": np.zeros((1, 3072), np.uint8), b"labels": [10]}, r"labels must be in \[0, 10\)"),
+        ({b"data": np.zeros((1, 3072), np.uint8), b"labels": [10]}, r"label 0 is 10, .*10\)"),
         ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}, "N labels"),
     ],
 )
@@ -94,4 +96,63 @@ def test_wrong_python_batch_contents_are_rejected(tmp_path: Path, batch: object,
     write_cifar10_folder(tmp_path, "python", 1, seed=0)
     (tmp_path / "test_batch").write_bytes(pickle.dumps(batch, protocol=4))
     with pytest.raises(ValueError, match=message):
+        load_cifar10(tmp_path, "test")
+
+
+def _first_outside_the_classes(labels: list[object]) -> tuple[int, object] | None:
+    """(index, label) of the first label that is not an int in [0, 10); bools are not labels."""
+    return next(((index, label) for index, label in enumerate(labels)
+                 if isinstance(label, bool) or not isinstance(label, int)
+                 or not 0 <= label < len(CIFAR10_CLASSES)), None)
+
+
+@pytest.mark.spec("DATA-4")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(st.integers(0, 9) | st.integers(-2**80, 2**80) | st.booleans(),
+                       min_size=1, max_size=5))
+def test_python_batch_label_outside_the_classes_is_refused_naming_file_and_label(
+    tmp_path_factory: pytest.TempPathFactory, labels: list[int]
+) -> None:
+    folder = tmp_path_factory.mktemp("cifar")
+    write_cifar10_folder(folder, "python", 1, seed=0)
+    batch = {b"data": np.zeros((len(labels), 3072), np.uint8), b"labels": labels}
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=4))
+    offender = _first_outside_the_classes(list(labels))
+    if offender is None:
+        assert load_cifar10(folder, "test").labels.tolist() == labels
+        return
+    index, label = offender
+    with pytest.raises(ValueError, match=rf"test_batch: label {index} is {label!r}, .*\[0, 10\)"):
+        load_cifar10(folder, "test")
+
+
+@pytest.mark.spec("DATA-4")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(st.integers(0, 255), min_size=1, max_size=5))
+def test_binary_batch_label_outside_the_classes_is_refused_naming_file_and_label(
+    tmp_path_factory: pytest.TempPathFactory, labels: list[int]
+) -> None:
+    folder = tmp_path_factory.mktemp("cifar")
+    write_cifar10_folder(folder, "binary", 1, seed=0)
+    records = b"".join(bytes([label]) + bytes(3072) for label in labels)
+    (folder / "test_batch.bin").write_bytes(records)
+    offender = _first_outside_the_classes(list(labels))
+    if offender is None:
+        assert load_cifar10(folder, "test").labels.tolist() == labels
+        return
+    index, label = offender
+    with pytest.raises(ValueError, match=rf"test_batch.bin: label {index} is {label}, "):
+        load_cifar10(folder, "test")
+
+
+@pytest.mark.spec("DATA-4")
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_a_batch_without_images_is_refused(tmp_path: Path, file_format: str) -> None:
+    write_cifar10_folder(tmp_path, file_format, 1, seed=0)
+    batch = tmp_path / f"test_batch{BATCH_SUFFIX[file_format]}"
+    if file_format == "python":
+        batch.write_bytes(pickle.dumps({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}))
+    else:
+        batch.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"test_batch{BATCH_SUFFIX[file_format]}: .*no images"):
         load_cifar10(tmp_path, "test")
