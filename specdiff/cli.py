@@ -11,9 +11,9 @@ Bad input — a value outside its range, an output path that cannot be written, 
 file that cannot be read — exits with status 2 and one line on stderr,
 ``specdiff COMMAND: error: ...``, naming the option or file; nothing is written. Numbers are
 parsed strictly (ASCII digits, finite), and every range is checked while parsing, before any
-run is loaded. Seeds: sample, inpaint and upscale take [0, 2**64) (what
-torch.Generator.manual_seed takes, without the negative aliases of s + 2**64); evaluate
-[0, 2**63) (batch i draws from seed + i); train [0, 2**22) (step k draws from seed·2**40 + k).
+run is loaded. Seeds: sample, inpaint, upscale and evaluate take [0, 2**32) (torch's CPU
+generator keeps only the low 32 bits of a seed, so a larger range would give two seeds one
+stream); train [0, 2**22) (TRAIN-4: the step generators' seeds encode the seed in 22 bits).
 """
 
 import argparse
@@ -106,8 +106,8 @@ SR_SCALE = IntegerIn(2, 64)
 SAMPLE_COUNT = IntegerIn(1, 2**16)  # sample --n, evaluate --n-samples
 PNG_SCALE = IntegerIn(1, 32)
 RESAMPLE = IntegerIn(1, 1000)
-SAMPLING_SEED = IntegerIn(0, 2**64, high_open=True)
-EVALUATE_SEED = IntegerIn(0, 2**63, high_open=True)
+SAMPLING_SEED = IntegerIn(0, 2**32, high_open=True)
+EVALUATE_SEED = SAMPLING_SEED
 TRAIN_SEED = IntegerIn(0, 2**22, high_open=True)
 LEARNING_RATE = RealIn(0.0, 1.0, low_open=True)
 GRAD_CLIP = RealIn(0.0, 1e6, low_open=True)

@@ -38,7 +38,8 @@ PATHS = [RUN, SR_RUN, CONDITIONAL_RUN, "runs", "missing", "missing/deeper/x.png"
          "inputs/garbage.png", "inputs/tiff.png", "out.png", "new/out.ppm", ".", ""]
 NUMBERS = ["-1", "0", "1", "2", "-0", "1.5", "0.5", "1e309", "-1e309", "1e-320", "nan", "NaN",
            "inf", "-inf", "+1", "1e3", "0x10", "1_0", "³", "١", "１", "٢", " 1", "1 ", "",
-           str(2**22 - 1), str(2**22), str(2**63 - 1), str(2**63), str(2**64 - 1), str(2**64),
+           str(2**22 - 1), str(2**22), str(2**32 - 1), str(2**32), str(2**63), str(2**64 - 1),
+           str(2**64),
            str(-(2**63)), str(10**30), "9" * 50, "9" * 5000, "all", "--quiet"]
 WORDS = ["digits", "mnist", "images:inputs/folder", "images:inputs", "cifar10:missing",
          "images:", "cifar10:", "ddpm", "cpu", "cuda", "tpu", "sr", "unet-tiny"]
