@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from specdiff.spec._validate import require_int_at_least, require_real_in
+from specdiff.train.randomness import SEED_LIMIT
 
 AmpMode = Literal["none", "bf16", "fp16"]
 
@@ -36,6 +37,8 @@ class TrainConfig:
         require_real_in("grad_clip", self.grad_clip, 0.0, 1e6, low_open=True)
         require_real_in("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
         require_int_at_least("seed", self.seed, 0)
+        if self.seed >= SEED_LIMIT:  # TRAIN-4's step generators encode the seed in 22 bits
+            raise ValueError(f"seed must be in [0, 2^22), got {self.seed}")
         require_real_in("p_uncond", self.p_uncond, 0.0, 1.0)
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be one of 'none', 'bf16', 'fp16', got {self.amp!r}")

@@ -22,14 +22,14 @@ import torch
 
 _GOLDEN = 0x9E3779B97F4A7C15  # ⌊2^64 / golden ratio⌋, odd: multiplying by it is a bijection
 _STREAM_BITS = 10
-_SEED_LIMIT = 2 ** (32 - _STREAM_BITS)
+SEED_LIMIT = 2 ** (32 - _STREAM_BITS)
 _STEP_LIMIT = 2**40
 _STEP_STREAM, _EPOCH_STREAM, _FIRST_FORWARD_STREAM = 0, 1, 2
 
 
 def _stream_seed(stream: int, seed: int, index: int) -> int:
     """G(σ, seed, i) = i ⊕ ((2^10·seed + σ)·φ mod 2^64)."""
-    if not 0 <= seed < _SEED_LIMIT:
+    if not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"seed must be in [0, 2^{32 - _STREAM_BITS}), got {seed}")
     return index ^ (((seed << _STREAM_BITS) + stream) * _GOLDEN % 2**64)
 

@@ -145,6 +145,7 @@ TRAIN_CONFIG_ERRORS = [
     ({"learning_rate": 0.0}, "learning_rate"), ({"learning_rate": 2.0}, "learning_rate"),
     ({"warmup_steps": -1}, "warmup_steps"), ({"grad_clip": 0.0}, "grad_clip"),
     ({"ema_decay": 1.0}, "ema_decay"), ({"amp": "fp8"}, "amp"),
+    ({"seed": -1}, "seed"), ({"seed": 2**22}, "seed"),  # TRAIN-4's seeds have 22 bits
 ]
 
 
