@@ -21,7 +21,8 @@ importing torch and building the model left, so it read 0 for the digits model, 
 the ~70 MiB of sympy that FlopCounterMode imports on a model's first host read as activations.)
 FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` in a separate call.
 
-CUDA runs under bf16 autocast with channels_last (``--compile``: also ``torch.compile``); MFU =
+CUDA runs under bf16 autocast with channels_last (``--compile``: the timed calls also run under
+``torch.compile``; memory is measured on the eager model, sparing each worker a compilation); MFU =
 counted FLOPs / time / the device's dense bf16 peak, read from ``PEAK_BF16_TFLOPS`` by the
 device's name (``--peak-tflops`` overrides; an unknown device gets no MFU).
 
@@ -59,11 +60,12 @@ PEAK_BF16_TFLOPS = (
     ("H100", 989.0),  # SXM
     ("A100", 312.0),
     ("L40S", 362.0),
+    ("L40", 181.0),
     ("L4", 121.0),
     ("A10G", 70.0),
     ("RTX 4090", 165.0),
     ("RTX 3090", 71.0),
-    ("V100", 0.0),  # no bf16 tensor cores
+    ("V100", None),  # no bf16 tensor cores: no MFU
 )
 # Per model: the config, and the batch on CPU (the default --batch-cpu is the CIFAR one).
 MODELS = {"cifar10": (UNetConfig.ddpm_cifar10, 1), "digits": (UNetConfig.digits, 16)}
@@ -73,7 +75,7 @@ def peak_tflops_for(device_name: str) -> float | None:
     """The device's dense bf16 peak from PEAK_BF16_TFLOPS, or None for an unknown device."""
     for fragment, tflops in PEAK_BF16_TFLOPS:
         if fragment in device_name:
-            return tflops or None
+            return tflops
     return None
 
 
@@ -219,8 +221,6 @@ def run_worker(implementation: str, model: str, device: str, phase: str,
     command = [sys.executable, __file__, "--worker", implementation, "--models", model,
                "--devices", device, "--phase", phase, "--batch-cpu", str(args.batch_cpu),
                "--batch-cuda", str(args.batch_cuda), "--threads", str(args.threads)]
-    if args.compile:
-        command.append("--compile")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{implementation} {model} on {device} failed:\n"
