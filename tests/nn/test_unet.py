@@ -342,3 +342,28 @@ def test_unet_forward_rejects_bad_inputs() -> None:
         conditional(x, t, torch.tensor([0, 4]))
     with pytest.raises(ValueError, match=r"padding must be one of \('symmetric', 'bottom_right'\)"):
         Downsample(4, "valid")
+
+
+@pytest.mark.spec("NET-11", "NET-16")
+@given(unet_cases())
+def test_unet_equals_its_spec_while_autograd_records(device: str, case: UNetCase) -> None:
+    # The forward frees memory in place only when no graph is recorded; the recorded path
+    # (training) must compute the same function, and neither may touch the caller's x.
+    config, x, t, labels, seed = case
+    model = randomized_module(UNet(config), seed, torch.float64, device)
+    x_torch = torch.as_tensor(x, dtype=torch.float64, device=device).requires_grad_()
+    labels_torch = None if labels is None else torch.as_tensor(labels, device=device)
+    actual = model(x_torch, torch.as_tensor(t, device=device), labels_torch)
+    assert actual.requires_grad
+    assert_close_to_spec(actual.detach(), unet(numpy_state_dict(model), config, x, t, labels),
+                         "network")
+
+
+@pytest.mark.spec("NET-16")
+def test_unet_without_autograd_leaves_its_input_unchanged(device: str) -> None:
+    model = randomized_module(UNet(UNetConfig.tiny()), 0, torch.float32, device)
+    x = normal_input((2, 3, 8, 8), 0, torch.float32, device)
+    before = x.clone()
+    with torch.no_grad():
+        model(x, torch.tensor([0, 999], device=device))
+    torch.testing.assert_close(x, before, rtol=0.0, atol=0.0)
