@@ -97,6 +97,16 @@ def test_a_missing_peer_is_one_line_naming_what_to_install() -> None:
         peer_cases("kdiffusion")
 
 
+def test_a_missing_dependency_of_an_installed_peer_is_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cases_of("k-diffusion")  # skips when k-diffusion itself is missing
+    monkeypatch.setitem(sys.modules, "torchsde", None)  # None in sys.modules: not importable
+    uncached = import_peer_modules.__wrapped__  # type: ignore[attr-defined]
+    with pytest.raises(ImportError, match=r"^k_diffusion needs torchsde: pip install it$"):
+        uncached("k_diffusion", ("sampling",), "pip install it")
+    assert not [name for name in sys.modules if name.startswith(("k_diffusion", "torchvision"))]
+
+
 def test_importing_specdiff_testing_loads_no_peer() -> None:
     peers = ("diffusers", "k_diffusion", "denoising_diffusion_pytorch", "torchsde", "accelerate")
     completed = subprocess.run(
