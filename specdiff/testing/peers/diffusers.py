@@ -24,7 +24,7 @@ import torch
 
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.spec.timesteps import karras_timesteps
-from specdiff.testing.conformance import MakeAdapter, SamplerAdapter, VPModel
+from specdiff.testing.conformance import MakeAdapter, Reference, SamplerAdapter, VPModel
 from specdiff.testing.peers import references as ours
 from specdiff.testing.peers.matrix import PeerCase
 
@@ -86,12 +86,12 @@ def cases(steps: int = 10) -> list[PeerCase]:
     trailing = ours.visited(schedule, steps, "trailing")
     trailing_30 = ours.visited(schedule, 30, "trailing")
 
-    def case(name: str, make: Callable[[], Any], reference: Any, compared_with: str,
-             num_steps: int = steps, schedule: NoiseSchedule = schedule, **options: Any
-             ) -> PeerCase:
-        step_kwargs = options.pop("step_kwargs", {})
-        return PeerCase(LIBRARY, name, diffusers_adapter(make, num_steps, **step_kwargs),
-                        schedule, reference, compared_with, **options)
+    def case(name: str, make: Callable[[], Any], reference: Reference | None,
+             compared_with: str, num_steps: int = steps, schedule: NoiseSchedule = schedule,
+             step_kwargs: dict[str, Any] | None = None, **case_options: Any) -> PeerCase:
+        """``case_options``: PeerCase's prediction_type, num_samples, explained."""
+        return PeerCase(LIBRARY, name, diffusers_adapter(make, num_steps, **(step_kwargs or {})),
+                        schedule, reference, compared_with, **case_options)
 
     tr = {"timestep_spacing": "trailing"}
     karras = [int(t) for t in karras_timesteps(schedule.alpha_bars.numpy(), steps)]
