@@ -26,9 +26,10 @@ from specdiff.testing.conformance import (
     ConformanceReport,
     LawCheck,
     Reference,
+    SamplerAdapter,
     SchedulerAdapter,
     check_conformance,
-    diffusers_adapter,
+    conformance_tests,
 )
 from specdiff.testing.exact_law import (
     GaussianPredictor,
@@ -40,6 +41,7 @@ from specdiff.testing.exact_law import (
 )
 from specdiff.testing.images import write_png
 from specdiff.testing.oracles import GaussianMixtureOracle, GaussianOracle
+from specdiff.testing.peers.diffusers import diffusers_adapter
 from specdiff.testing.strategies import (
     ALPHA_BAR_MAX,
     ALPHA_BAR_MIN,
@@ -81,6 +83,7 @@ __all__ = [
     "NullClassMixtureOracle",
     "NumpyEpsModel",
     "Reference",
+    "SamplerAdapter",
     "SchedulerAdapter",
     "Tolerance",
     "TorchEpsModel",
@@ -98,6 +101,7 @@ __all__ = [
     "beta_arrays",
     "betas_values",
     "check_conformance",
+    "conformance_tests",
     "ddim_reference",
     "ddpm_reference",
     "diffusers_adapter",
