@@ -66,6 +66,7 @@ from specdiff.spec.solvers import (
     ddim_step_from_prediction,
     dpm_solver_pp_orders,
     dpm_solver_pp_step,
+    log_snr_step,
     plms_eps,
     pndm_step,
 )
@@ -138,6 +139,7 @@ __all__ = [
     "linear",
     "linear_beta",
     "linear_betas",
+    "log_snr_step",
     "noised_sample_from_eps",
     "normal_kl",
     "plms_eps",

@@ -1,14 +1,21 @@
 """Solver steps (specs/solvers.md): DDIM from a prediction pair (SOLV-1), the PLMS combination
 (SOLV-2), the PNDM step (SOLV-3), DPM-Solver++ (SOLV-4) and its step orders (SOLV-5)."""
 
+import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from specdiff import spec
 from specdiff.spec import solvers
-from specdiff.testing import alpha_bar_pairs, assert_close_to_spec, eps_batches, unbounded_batches
+from specdiff.testing import (
+    alpha_bar_pairs,
+    assert_close_to_spec,
+    eps_batches,
+    increasing_alpha_bar_triples,
+    unbounded_batches,
+)
 
 SHAPE = (2, 3)
 
@@ -108,6 +115,37 @@ def test_second_order_dpm_solver_pp_is_the_midpoint_formula(x: np.ndarray, x0: n
                           solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, None))
     with pytest.raises(ValueError, match="alpha_bar_prev"):
         solvers.dpm_solver_pp_step(1.0, 0.5, x, x0, (0.2, last))  # h = ∞: 2M undefined
+
+
+def exact_2m_coefficients(alpha_bar_last: float, alpha_bar: float, alpha_bar_prev: float
+                          ) -> tuple[float, float, float]:
+    """SOLV-4's (σ_prev/σ, α_prev·(1 − e^{−h}), h/h_last) in 50-digit arithmetic, from λ =
+    ½·log(ᾱ/(1 − ᾱ)) as the law writes it (each float ᾱ is exact in mpmath)."""
+    with mpmath.workdps(50):
+        def lam(value: float) -> mpmath.mpf:
+            exact = mpmath.mpf(value)
+            return mpmath.log(exact / (1 - exact)) / 2
+
+        h = lam(alpha_bar_prev) - lam(alpha_bar)
+        h_last = lam(alpha_bar) - lam(alpha_bar_last)
+        ratio = mpmath.sqrt((1 - mpmath.mpf(alpha_bar_prev)) / (1 - mpmath.mpf(alpha_bar)))
+        step = mpmath.sqrt(mpmath.mpf(alpha_bar_prev)) * -mpmath.expm1(-h)
+        return float(ratio), float(step), float(h / h_last)
+
+
+@pytest.mark.spec("SOLV-4")
+@example(bars=(1e-4, 1.0000000000000002e-4, 0.5), x=np.zeros(SHAPE), x0=np.ones(SHAPE),
+         last=np.zeros(SHAPE))  # issue 10: the log-SNRs of ᾱ and ᾱ_last round equal
+@given(bars=increasing_alpha_bar_triples(), x=unbounded_batches(SHAPE), x0=eps_batches(SHAPE),
+       last=eps_batches(SHAPE))
+def test_2m_step_is_exact_for_close_timesteps(bars: tuple[float, float, float], x: np.ndarray,
+                                              x0: np.ndarray, last: np.ndarray) -> None:
+    alpha_bar_last, alpha_bar, alpha_bar_prev = bars
+    ratio, step, weight = exact_2m_coefficients(*bars)
+    expected = ratio * x + step * (x0 + 0.5 * weight * (x0 - last))
+    actual = solvers.dpm_solver_pp_step(alpha_bar_prev, alpha_bar, x, x0, (alpha_bar_last, last))
+    scale = 1.0 + np.abs(x) * ratio + (1.0 + weight) * (np.abs(x0) + np.abs(last))
+    assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
 @pytest.mark.spec("SOLV-5")
