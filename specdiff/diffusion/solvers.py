@@ -25,11 +25,11 @@ def ddim_step_from_prediction(
 ) -> Float[torch.Tensor, "batch *shape"]:
     """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
     (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
-    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     require_same_shape("eps_hat", eps_hat, "x0_hat", x0_hat)
     if z is not None:
         require_same_shape("z", z, "x0_hat", x0_hat)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
 @typechecked

@@ -51,7 +51,14 @@ from specdiff.spec.parameterization import (
     v_from_eps_x0,
     x0_from_v,
 )
-from specdiff.spec.reverse import ddim_prev, ddim_sigma, ddim_step, ddpm_posterior, ddpm_prev
+from specdiff.spec.reverse import (
+    ddim_noise_split,
+    ddim_prev,
+    ddim_sigma,
+    ddim_step,
+    ddpm_posterior,
+    ddpm_prev,
+)
 from specdiff.spec.schedules import (
     alpha_bars,
     alpha_bars_linear,
@@ -110,6 +117,7 @@ __all__ = [
     "cfg_eps",
     "conv2d_same",
     "cosine_betas",
+    "ddim_noise_split",
     "ddim_prev",
     "ddim_sigma",
     "ddim_step",

@@ -1,5 +1,6 @@
 """Reverse (denoising) steps: DDIM and the DDPM posterior (specs/reverse.md)."""
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -47,16 +48,29 @@ def ddim_prev(
     )
 
 
+def ddim_noise_split(alpha_bar_prev: float, alpha_bar: float, eta: float) -> tuple[float, float]:
+    """REV-5: (σ, √(1 − ᾱ_prev − σ²)) of a DDIM step, for 0 ≤ ᾱ ≤ ᾱ_prev ≤ 1, ᾱ < 1, η ∈ [0, 1]
+    (arguments already validated). With s = (1 − ᾱ_prev)/(1 − ᾱ), r = ᾱ/ᾱ_prev and
+    g = 1 − r = (ᾱ_prev − ᾱ)/ᾱ_prev: σ² = η²·s·g and 1 − ᾱ_prev − σ² = s·(r·(1 − ᾱ_prev) +
+    (1 − η²)·g), sums of non-negative terms. The differences as written cancel: for neighbouring
+    ᾱ, 1 − ᾱ/ᾱ_prev keeps no digit, and at ᾱ = 0, η = 1 the direction √(1 − ᾱ_prev − σ²) is
+    √(rounding) ≈ 1e-8 instead of 0. At ᾱ = 0 this is SOLV-1's limit σ = η·√(1 − ᾱ_prev)."""
+    share = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+    ratio, gap = (alpha_bar / alpha_bar_prev, (alpha_bar_prev - alpha_bar) / alpha_bar_prev
+                  ) if alpha_bar_prev > 0.0 else (0.0, 1.0)
+    sigma = eta * math.sqrt(share * gap)
+    if sigma == 0.0:
+        return 0.0, math.sqrt(1.0 - alpha_bar_prev)
+    kept = ratio * (1.0 - alpha_bar_prev) + (1.0 - eta) * (1.0 + eta) * gap
+    return sigma, math.sqrt(share * kept)
+
+
 @typechecked
 def ddim_sigma(alpha_bar_prev: float, alpha_bar: float, eta: float) -> float:
     """REV-5: σ = η·√((1 − ᾱ_prev)/(1 − ᾱ))·√(1 − ᾱ/ᾱ_prev), for 0 < ᾱ ≤ ᾱ_prev ≤ 1, η ∈ [0, 1]."""
     _check_ddim_pair(alpha_bar_prev, alpha_bar)
     require_real_in("eta", eta, 0.0, 1.0)
-    return float(
-        eta
-        * np.sqrt((1.0 - alpha_bar_prev) / (1.0 - alpha_bar))
-        * np.sqrt(1.0 - alpha_bar / alpha_bar_prev)
-    )
+    return ddim_noise_split(alpha_bar_prev, alpha_bar, eta)[0]
 
 
 @typechecked
@@ -73,18 +87,18 @@ def ddim_step(
 
     σ = ddim_sigma(ᾱ_prev, ᾱ, η); ``z`` (standard normal noise) may be None only when σ = 0.
     """
-    sigma = ddim_sigma(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     x0_hat = predict_x0(alpha_bar, x_t, eps_hat)
     if clip:
         x0_hat = np.clip(x0_hat, -1.0, 1.0)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
-def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: np.ndarray, eps_hat: np.ndarray,
-                z: np.ndarray | None, eta: float) -> np.ndarray:
-    """REV-5's update once σ is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's)."""
-    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
-    direction = np.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+def ddim_update(alpha_bar_prev: float, alpha_bar: float, eta: float, x0_hat: np.ndarray,
+                eps_hat: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+    """REV-5's update once x̂0 is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's),
+    with (σ, √(1 − ᾱ_prev − σ²)) = ddim_noise_split(ᾱ_prev, ᾱ, η)."""
+    sigma, direction = ddim_noise_split(alpha_bar_prev, alpha_bar, eta)
     x_prev = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
     if sigma > 0.0:
         if z is None:

@@ -14,7 +14,7 @@ from jaxtyping import Float, Float64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import require_finite, require_real_in
-from specdiff.spec.reverse import ddim_sigma, ddim_step, ddim_update
+from specdiff.spec.reverse import ddim_noise_split, ddim_step, ddim_update
 
 # Adams–Bashforth weights of the last 1, 2, 3, 4 ε̂ (oldest first), as in Liu et al. 2022, eq. 12.
 PLMS_WEIGHTS: dict[int, tuple[float, ...]] = {
@@ -31,9 +31,7 @@ def ddim_sigma_extended(alpha_bar_prev: float, alpha_bar: float, eta: float) -> 
     require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
     require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0)
     require_real_in("eta", eta, 0.0, 1.0)
-    if alpha_bar > 0.0:
-        return ddim_sigma(alpha_bar_prev, alpha_bar, eta)
-    return eta * float(np.sqrt(1.0 - alpha_bar_prev))
+    return ddim_noise_split(alpha_bar_prev, alpha_bar, eta)[0]
 
 
 @typechecked
@@ -47,10 +45,10 @@ def ddim_step_from_prediction(
 ) -> Float64[np.ndarray, "batch *shape"]:
     """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
     (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
-    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     require_finite("x0_hat", x0_hat)
     require_finite("eps_hat", eps_hat)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
 @typechecked

@@ -27,6 +27,7 @@ from specdiff.testing import (
     timesteps,
     unbounded_batches,
 )
+from tests.spec.exact_steps import exact_ddim_coefficients
 
 # ᾱ below this makes x̂0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ so large that float64 rounding of the division,
 # not the law, dominates; the strategies' 1e-6 floor is kept for laws without that division.
@@ -109,15 +110,13 @@ def test_ddim_with_eta_zero_is_deterministic(case: Case) -> None:
 @given(ddim_cases(), st.floats(0.0, 1.0), st.booleans())
 def test_ddim_step_is_the_general_formula(case: Case, eta: float, clip: bool) -> None:
     alpha_bar_prev, alpha_bar, x_t, eps_hat, z = case
-    sigma = eta * np.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * np.sqrt(
-        1 - alpha_bar / alpha_bar_prev)
+    # Eq. 16 in 50 digits: in float64, 1 − ᾱ/ᾱ_prev cancels for close ᾱ (issue 10).
+    root, direction, sigma = exact_ddim_coefficients(alpha_bar_prev, alpha_bar, eta)
     assert ddim_sigma(alpha_bar_prev, alpha_bar, eta) == pytest.approx(sigma, rel=1e-12, abs=0)
-    assert 1 - alpha_bar_prev - sigma**2 >= -1e-15
     x0_hat = (x_t - np.sqrt(1 - alpha_bar) * eps_hat) / np.sqrt(alpha_bar)
     if clip:
         x0_hat = np.clip(x0_hat, -1, 1)
-    direction = np.sqrt(max(1 - alpha_bar_prev - sigma**2, 0.0))
-    expected = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat + sigma * z
+    expected = root * x0_hat + direction * eps_hat + sigma * z
     assert_close_to_spec(ddim_step(alpha_bar_prev, alpha_bar, x_t, eps_hat, eta, z, clip),
                          expected, "elementwise",
                          scale=_rounding_scale(alpha_bar, x_t, eps_hat) + np.abs(z))

@@ -1,7 +1,6 @@
 """Solver steps (specs/solvers.md): DDIM from a prediction pair (SOLV-1), the PLMS combination
 (SOLV-2), the PNDM step (SOLV-3), DPM-Solver++ (SOLV-4) and its step orders (SOLV-5)."""
 
-import mpmath
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -11,11 +10,13 @@ from specdiff import spec
 from specdiff.spec import solvers
 from specdiff.testing import (
     alpha_bar_pairs,
+    alpha_bar_values,
     assert_close_to_spec,
     eps_batches,
     increasing_alpha_bar_triples,
     unbounded_batches,
 )
+from tests.spec.exact_steps import exact_2m_coefficients, exact_ddim_coefficients
 
 SHAPE = (2, 3)
 
@@ -49,6 +50,24 @@ def test_ddim_sigma_at_zero_snr_is_the_limit_of_rev5(alpha_bar_prev: float, eta:
         assert abs(near - limit) <= 1e-6
     with pytest.raises(ValueError, match="z must be given"):
         solvers.ddim_step_from_prediction(0.5, 0.0, np.zeros(SHAPE), np.zeros(SHAPE), 1.0, None)
+
+
+@pytest.mark.spec("SOLV-1")
+@example(pair=(0.5, 0.0), eta=1.0, x0=np.ones(SHAPE), eps=np.ones(SHAPE), z=np.zeros(SHAPE))
+@given(pair=st.one_of(alpha_bar_pairs(), increasing_alpha_bar_triples().map(lambda b: b[1::-1]),
+                      alpha_bar_values(0.0, 1.0).map(lambda prev: (prev, 0.0))),
+       eta=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)), x0=eps_batches(SHAPE),
+       eps=eps_batches(SHAPE), z=eps_batches(SHAPE))
+def test_ddim_from_prediction_is_exact(pair: tuple[float, float], eta: float, x0: np.ndarray,
+                                       eps: np.ndarray, z: np.ndarray) -> None:
+    # Zero terminal SNR with η = 1 (direction exactly 0) and neighbouring ᾱ (σ² a tiny
+    # difference) are where a cancelled 1 − ᾱ_prev − σ² or 1 − ᾱ/ᾱ_prev lost every digit.
+    alpha_bar_prev, alpha_bar = pair
+    root, direction, sigma = exact_ddim_coefficients(alpha_bar_prev, alpha_bar, eta)
+    expected = root * x0 + direction * eps + sigma * z
+    actual = solvers.ddim_step_from_prediction(alpha_bar_prev, alpha_bar, x0, eps, eta, z)
+    assert_close_to_spec(actual, expected, "elementwise",
+                         scale=1.0 + np.abs(x0) + np.abs(eps) + np.abs(z))
 
 
 @pytest.mark.spec("SOLV-2")
@@ -115,22 +134,6 @@ def test_second_order_dpm_solver_pp_is_the_midpoint_formula(x: np.ndarray, x0: n
                           solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, None))
     with pytest.raises(ValueError, match="alpha_bar_prev"):
         solvers.dpm_solver_pp_step(1.0, 0.5, x, x0, (0.2, last))  # h = ∞: 2M undefined
-
-
-def exact_2m_coefficients(alpha_bar_last: float, alpha_bar: float, alpha_bar_prev: float
-                          ) -> tuple[float, float, float]:
-    """SOLV-4's (σ_prev/σ, α_prev·(1 − e^{−h}), h/h_last) in 50-digit arithmetic, from λ =
-    ½·log(ᾱ/(1 − ᾱ)) as the law writes it (each float ᾱ is exact in mpmath)."""
-    with mpmath.workdps(50):
-        def lam(value: float) -> mpmath.mpf:
-            exact = mpmath.mpf(value)
-            return mpmath.log(exact / (1 - exact)) / 2
-
-        h = lam(alpha_bar_prev) - lam(alpha_bar)
-        h_last = lam(alpha_bar) - lam(alpha_bar_last)
-        ratio = mpmath.sqrt((1 - mpmath.mpf(alpha_bar_prev)) / (1 - mpmath.mpf(alpha_bar)))
-        step = mpmath.sqrt(mpmath.mpf(alpha_bar_prev)) * -mpmath.expm1(-h)
-        return float(ratio), float(step), float(h / h_last)
 
 
 @pytest.mark.spec("SOLV-4")
