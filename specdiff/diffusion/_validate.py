@@ -8,7 +8,7 @@ and dtype only (jaxtyping), so a NaN in them propagates but is never created by 
 import numpy as np
 import torch
 
-from specdiff.spec._validate import require_timesteps, require_values_in
+from specdiff.spec._validate import require_alpha_bar_table, require_timesteps, require_values_in
 
 
 def _host_values(tensor: torch.Tensor) -> np.ndarray:
@@ -29,6 +29,11 @@ def require_tensor_values_in(
     """Every element of a small tensor (or a float) finite and inside the interval."""
     host = _host_values(values) if isinstance(values, torch.Tensor) else values
     require_values_in(name, host, low, high, low_open=low_open, high_open=high_open)
+
+
+def require_tensor_alpha_bar_table(alpha_bars: torch.Tensor) -> None:
+    """A schedule's (T,) ᾱ table: in (0, 1), ᾱ_{T−1} may be 0 (zero terminal SNR)."""
+    require_alpha_bar_table(_host_values(alpha_bars))
 
 
 def require_tensor_timesteps(

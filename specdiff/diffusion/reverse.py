@@ -14,8 +14,8 @@ from specdiff.diffusion._batch import per_batch
 from specdiff.diffusion._posterior import PosteriorCoefficients, posterior_coefficients
 from specdiff.diffusion._validate import (
     require_same_shape,
+    require_tensor_alpha_bar_table,
     require_tensor_timesteps,
-    require_tensor_values_in,
 )
 from specdiff.diffusion.forward import predict_x0
 from specdiff.spec._validate import require_real_in
@@ -80,7 +80,7 @@ def ddim_update(alpha_bar_prev: float, alpha_bar: float, eta: float, x0_hat: tor
 def _posterior_terms(
     alpha_bars: torch.Tensor, t: int | torch.Tensor, batch: int
 ) -> PosteriorCoefficients:
-    require_tensor_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    require_tensor_alpha_bar_table(alpha_bars)
     require_tensor_timesteps("t", t, alpha_bars.shape[0], batch)
     return posterior_coefficients(alpha_bars, t)
 

@@ -62,6 +62,21 @@ def require_values_in(
         raise ValueError(f"{name} must be in {interval} everywhere, got {first!r}")
 
 
+def require_alpha_bar_table(alpha_bars: Any) -> None:
+    """A schedule's ᾱ table: every ᾱ_t in (0, 1), except ᾱ_{T−1}, which may also be 0 (zero
+    terminal SNR, SCHED-8: the one ᾱ = 0 a schedule can have)."""
+    require_finite("alpha_bars", alpha_bars)
+    values = np.asarray(alpha_bars, dtype=np.float64).reshape(-1)
+    is_last = np.arange(values.size) == values.size - 1
+    outside = (values >= 1.0) | (values < 0.0) | ((values == 0.0) & ~is_last)
+    if bool(np.any(outside)):
+        index = int(np.argmax(outside))
+        raise ValueError(
+            "alpha_bars must be in (0, 1) everywhere, except alpha_bars[T-1], which may be 0 "
+            f"(zero terminal SNR), got {values[index]!r} at t = {index}"
+        )
+
+
 def require_timesteps(name: str, t: Any, num_timesteps: int) -> None:
     """Integer timestep(s) in [0, T)."""
     values = np.asarray(t)

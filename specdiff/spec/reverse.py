@@ -9,12 +9,12 @@ from jaxtyping import Float, Float64, Int
 from specdiff._typecheck import typechecked
 from specdiff.spec._batch import per_batch
 from specdiff.spec._validate import (
+    require_alpha_bar_table,
     require_batch_size,
     require_finite,
     require_ndim,
     require_real_in,
     require_timesteps,
-    require_values_in,
 )
 from specdiff.spec.forward import predict_x0
 
@@ -111,9 +111,10 @@ def ddim_update(alpha_bar_prev: float, alpha_bar: float, eta: float, x0_hat: np.
 def _posterior_terms(
     alpha_bars: np.ndarray, t: int | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ᾱ_t, ᾱ_{t−1} with ᾱ_{−1} = 1, β_t = 1 − ᾱ_t/ᾱ_{t−1}) at the given timestep(s)."""
+    """(ᾱ_t, ᾱ_{t−1} with ᾱ_{−1} = 1, β_t = 1 − ᾱ_t/ᾱ_{t−1}) at the given timestep(s); ᾱ_{T−1}
+    may be 0 (zero terminal SNR: β_{T−1} = 1, and every coefficient of REV-7 stays finite)."""
     require_ndim("alpha_bars", alpha_bars, 1, "T")
-    require_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    require_alpha_bar_table(alpha_bars)
     require_timesteps("t", t, alpha_bars.shape[0])
     alpha_bars = np.asarray(alpha_bars, dtype=np.float64)
     with_start = np.concatenate([[1.0], alpha_bars])

@@ -27,6 +27,7 @@ from specdiff.testing.conformance import (
     check_conformance,
     diffusers_adapter,
 )
+from specdiff.testing.converted_models import ConvertedPrediction
 from specdiff.testing.exact_law import (
     GaussianPredictor,
     ddim_reference,
@@ -67,6 +68,7 @@ __all__ = [
     "POLICY",
     "AffineStep",
     "ConformanceReport",
+    "ConvertedPrediction",
     "CorrelatedGaussianOracle",
     "GaussianMixtureOracle",
     "GaussianOracle",
