@@ -20,9 +20,9 @@ from specdiff.diffusion.forward import noised_sample_from_eps
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.reverse import ddpm_step
 from specdiff.diffusion.samplers import EpsModel
-from specdiff.spec._validate import require_timesteps
+from specdiff.spec._validate import require_choice, require_timesteps
 from specdiff.spec.inpainting import repaint_levels, require_mask
-from specdiff.spec.reverse import Variance
+from specdiff.spec.reverse import VARIANCES, Variance
 
 
 @typechecked
@@ -88,6 +88,7 @@ def sample_inpaint(
     broadcasts to ``image`` (e.g. (1, 1, H, W)). Samples live on ``generator``'s device, in
     ``image``'s dtype; ``model`` is any ``(x_t, t) -> ε̂`` (wrap conditioning with a partial).
     """
+    require_choice("variance", variance, VARIANCES)
     levels = repaint_levels(schedule.num_timesteps, jump_length, resample)
     require_mask(mask.detach().to("cpu").numpy(), tuple(image.shape))
     device = generator.device

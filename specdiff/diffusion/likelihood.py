@@ -22,10 +22,10 @@ from specdiff.diffusion.api import Conditioning, Diffusion
 from specdiff.diffusion.forward import noised_sample_from_eps
 from specdiff.diffusion.parameterization import split_prediction
 from specdiff.diffusion.reverse import _posterior_terms, ddpm_posterior
-from specdiff.spec._validate import require_int_at_least
+from specdiff.spec._validate import require_choice, require_example_size, require_int_at_least
 from specdiff.spec.likelihood import HALF_BIN, MIN_BIN_PROBABILITY
-from specdiff.spec.parameterization import PredictionType
-from specdiff.spec.reverse import Variance
+from specdiff.spec.parameterization import PredictionType, require_prediction_type
+from specdiff.spec.reverse import VARIANCES, Variance
 
 Scalar = float | Float[torch.Tensor, "..."]
 
@@ -83,8 +83,10 @@ def discretized_gaussian_log_likelihood(
 
 
 def _mean_bits(values: torch.Tensor) -> torch.Tensor:
-    """Per-example mean over every non-batch axis, converted from nats to bits."""
-    return values.reshape(values.shape[0], -1).mean(dim=1) / math.log(2.0)
+    """Per-example mean over every non-batch axis, converted from nats to bits (an empty batch
+    gives an empty result; each example has elements, require_example_size)."""
+    per_example = values.reshape(values.shape[0], math.prod(values.shape[1:]))
+    return per_example.mean(dim=1) / math.log(2.0)
 
 
 @typechecked
@@ -106,10 +108,11 @@ def vlb_term(
     to [−1, 1] when ``clip`` (as the sampler does); no division by √ᾱ at ᾱ_{T−1} = 0 (LIK-10).
     x0 ∈ [−1, 1] is checked by shape only here (diffusion/_validate.py); bits_per_dim checks it.
     """
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
+    require_prediction_type(prediction_type)
     terms = _posterior_terms(alpha_bars, t, x0.shape[0])
     require_same_shape("x_t", x_t, "x0", x0)
+    require_example_size("x0", tuple(x0.shape))
     x0, x_t, model_output = (tensor.to(torch.float64) for tensor in (x0, x_t, model_output))
     x0_hat, _ = split_prediction(terms.alpha_bar, x_t, model_output, prediction_type)
     if clip:
@@ -135,6 +138,7 @@ def prior_bpd(
     """LIK-4: L_prior = mean over dims of KL(N(√ᾱ_{T−1}·x0, 1 − ᾱ_{T−1}) ‖ N(0, 1)) / ln 2; exactly
     0 at zero terminal SNR (ᾱ_{T−1} = 0, LIK-10)."""
     require_tensor_alpha_bar_table(alpha_bars)
+    require_example_size("x0", tuple(x0.shape))
     alpha_bar = alpha_bars[-1].to(torch.float64)
     kl = normal_kl(alpha_bar.sqrt() * x0.to(torch.float64), torch.log1p(-alpha_bar), 0.0, 0.0)
     return _mean_bits(kl)
@@ -160,7 +164,8 @@ def bits_per_dim(
     adds |S_k|·L_{t_k}; E[|S_k|·L_{t_k}] = Σ_{t∈S_k} L_t, so the estimate is unbiased, and K = T is
     the full bound. ``conditioning`` (e.g. ``{"class_labels": labels}``) goes to every model call.
     Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
-    t_k (one per example, only when |S_k| > 1), then ε of x0's shape. No gradients are tracked;
+    t_k (one per example, only when |S_k| > 1), then ε of x0's shape; an empty batch gives an
+    empty result without drawing or calling the model. No gradients are tracked;
     the model's train/eval mode is left as it is.
     """
     T = diffusion.num_timesteps
@@ -168,6 +173,9 @@ def bits_per_dim(
         raise ValueError(f"timesteps must be in [1, T] = [1, {T}], got {timesteps}")
     # Checked once here, not per timestep: a value check copies x0 to the host.
     require_tensor_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
+    require_example_size("x0", tuple(x0.shape))
+    if x0.shape[0] == 0:  # no examples: no draws, no model calls
+        return torch.zeros(0, dtype=torch.float64, device=x0.device)
     strata = np.array_split(np.arange(T), T if timesteps is None else timesteps)
     alpha_bars = diffusion.schedule.alpha_bars
     batch, device = x0.shape[0], x0.device

@@ -18,8 +18,8 @@ from specdiff.diffusion._validate import (
     require_tensor_timesteps,
 )
 from specdiff.diffusion.forward import predict_x0
-from specdiff.spec._validate import require_real_in
-from specdiff.spec.reverse import Variance, ddim_noise_split, ddim_sigma
+from specdiff.spec._validate import require_choice, require_real_in
+from specdiff.spec.reverse import VARIANCES, Variance, ddim_noise_split, ddim_sigma
 
 
 def _check_ddim_pair(alpha_bar_prev: float, alpha_bar: float) -> None:
@@ -121,8 +121,7 @@ def ddpm_prev(
 ) -> Float[torch.Tensor, "batch *shape"]:
     """REV-9: x_{t−1} = μ̃(x̂0, x_t) + 1[t > 0]·σ_t·z, x̂0 = predict_x0(ᾱ_t, x_t, ε̂) (clipped to
     [−1, 1] if clip), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large")."""
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
     terms = _posterior_terms(alpha_bars, t, x_t.shape[0])
     require_same_shape("z", z, "x_t", x_t)
     x0_hat = predict_x0(terms.alpha_bar, x_t, eps_hat)

@@ -29,6 +29,9 @@ def quantize_uint8(x: Float[np.ndarray, "*shape"]) -> UInt8[np.ndarray, "*shape"
 def encode_ppm(x: Float[np.ndarray, "batch channel height width"]) -> str:
     """IMG-2: "P3\\n{W} {H}\\n255\\n", then one line per row of "R G B" triples (row-major)."""
     require_ndim("x", x, 4, "batch channel height width")
+    if x.shape[0] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError("x must hold at least one image of at least 1x1 pixels (batch, height, "
+                         f"width >= 1), got shape {tuple(x.shape)}")
     channels = x.shape[1]
     if channels not in (1, 3):
         raise ValueError(f"x must have 1 (grey) or 3 (RGB) channels, got {channels}")

@@ -14,11 +14,17 @@ from specdiff.spec._batch import per_batch
 from specdiff.spec._validate import (
     require_alpha_bar_table,
     require_batch_size,
+    require_choice,
+    require_example_size,
     require_finite,
     require_values_in,
 )
-from specdiff.spec.parameterization import PredictionType, split_prediction
-from specdiff.spec.reverse import Variance, _posterior_terms, ddpm_posterior
+from specdiff.spec.parameterization import (
+    PredictionType,
+    require_prediction_type,
+    split_prediction,
+)
+from specdiff.spec.reverse import VARIANCES, Variance, _posterior_terms, ddpm_posterior
 
 # Half the width of one of the 256 quantization bins of [−1, 1] (uint8 v ↔ x = v/127.5 − 1).
 HALF_BIN = 1.0 / 255.0
@@ -101,9 +107,10 @@ def discretized_gaussian_log_likelihood(
 
 
 def _mean_bits(values: np.ndarray) -> np.ndarray:
-    """Per-example mean over every non-batch axis, converted from nats to bits."""
-    return np.asarray(values.reshape(values.shape[0], -1).mean(axis=1) / math.log(2.0),
-                      dtype=np.float64)
+    """Per-example mean over every non-batch axis, converted from nats to bits (an empty batch
+    gives an empty result; each example has elements, require_example_size)."""
+    per_example = values.reshape(values.shape[0], math.prod(values.shape[1:]))
+    return np.asarray(per_example.mean(axis=1) / math.log(2.0), dtype=np.float64)
 
 
 @typechecked
@@ -125,10 +132,11 @@ def vlb_term(
     so the bound depend on the model only through x̂0), clipped to [−1, 1] when ``clip`` (as the
     sampler does). At ᾱ_{T−1} = 0 (LIK-10) x̂0 needs no division by √ᾱ: −v, or the x0-output.
     """
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
+    require_prediction_type(prediction_type)
     alpha_bar, _, beta = _posterior_terms(alpha_bars, t)
     require_batch_size("t", t, x0.shape[0])
+    require_example_size("x0", x0.shape)
     require_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
     x0_hat, _ = split_prediction(alpha_bar, x_t, model_output, prediction_type)
     if clip:
@@ -154,6 +162,7 @@ def prior_bpd(
     """LIK-4: L_prior = mean over dims of KL(N(√ᾱ_{T−1}·x0, 1 − ᾱ_{T−1}) ‖ N(0, 1)) / ln 2; exactly
     0 at zero terminal SNR (ᾱ_{T−1} = 0, LIK-10), where q(x_{T−1} | x0) is the prior itself."""
     require_alpha_bar_table(alpha_bars)
+    require_example_size("x0", x0.shape)
     require_finite("x0", x0)
     alpha_bar = float(alpha_bars[-1])
     kl = normal_kl(math.sqrt(alpha_bar) * np.asarray(x0, dtype=np.float64),

@@ -1,7 +1,7 @@
 """Reverse (denoising) steps: DDIM and the DDPM posterior (specs/reverse.md)."""
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from jaxtyping import Float, Float64, Int
@@ -11,6 +11,7 @@ from specdiff.spec._batch import per_batch
 from specdiff.spec._validate import (
     require_alpha_bar_table,
     require_batch_size,
+    require_choice,
     require_finite,
     require_ndim,
     require_real_in,
@@ -18,7 +19,11 @@ from specdiff.spec._validate import (
 )
 from specdiff.spec.forward import predict_x0
 
-Variance = Literal["fixed_small", "fixed_large"]
+VARIANCES = ("fixed_small", "fixed_large")
+if TYPE_CHECKING:
+    Variance = Literal["fixed_small", "fixed_large"]
+else:
+    Variance = str  # checked by require_choice, with run-time type checks on or off
 
 
 def _check_ddim_pair(alpha_bar_prev: float, alpha_bar: float) -> None:
@@ -176,8 +181,7 @@ def ddpm_prev(
 ) -> Float64[np.ndarray, "batch *shape"]:
     """REV-9: x_{t−1} = μ̃(x̂0, x_t) + 1[t > 0]·σ_t·z, x̂0 = predict_x0(ᾱ_t, x_t, ε̂) (clipped to
     [−1, 1] if clip), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large")."""
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
     alpha_bar, _, beta = _posterior_terms(alpha_bars, t)
     require_batch_size("t", t, x_t.shape[0])
     require_finite("z", z)

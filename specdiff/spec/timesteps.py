@@ -1,19 +1,24 @@
 """Which timesteps a shortened (DDIM-style) sampler visits (specs/timesteps.md)."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from jaxtyping import Float, Int64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import (
+    require_choice,
     require_int_at_least,
     require_ndim,
     require_real_in,
     require_values_in,
 )
 
-Spacing = Literal["leading", "trailing", "linspace"]
+SPACINGS = ("leading", "trailing", "linspace")
+if TYPE_CHECKING:
+    Spacing = Literal["leading", "trailing", "linspace"]
+else:
+    Spacing = str  # checked by require_choice, with run-time type checks on or off
 
 
 def _round_half_up(numerator: np.ndarray, denominator: int) -> np.ndarray:
@@ -30,6 +35,7 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
     """
     require_int_at_least("T", T, 1)
     require_int_at_least("num_steps", num_steps, 1)
+    require_choice("spacing", spacing, SPACINGS)
     if num_steps > T:
         raise ValueError(f"num_steps must be in (0, T] = (0, {T}], got {num_steps}")
     index = np.arange(num_steps, dtype=np.int64)
@@ -37,12 +43,8 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
         ascending = index * (T // num_steps)
     elif spacing == "trailing":
         ascending = (_round_half_up(T * (index + 1), num_steps) - 1)
-    elif spacing == "linspace":
+    else:  # linspace
         ascending = index * 0 if num_steps == 1 else _round_half_up(index * (T - 1), num_steps - 1)
-    else:
-        raise ValueError(
-            f"spacing must be one of 'leading', 'trailing', 'linspace', got {spacing!r}"
-        )
     descending: np.ndarray = np.ascontiguousarray(ascending[::-1], dtype=np.int64)
     return descending
 

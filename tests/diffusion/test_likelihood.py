@@ -267,6 +267,31 @@ def test_a_zero_terminal_snr_run_is_scored() -> None:
     assert_close_to_spec(bounds["sample"], bounds["v_prediction"].numpy(), "network")
 
 
+@pytest.mark.spec("LIK-4", "LIK-7", "LIK-8")
+def test_an_empty_batch_has_an_empty_bound_and_an_empty_example_is_refused() -> None:
+    schedule = NoiseSchedule.linear(4)
+    calls: list[torch.Tensor] = []
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(t)
+        return x_t
+
+    diffusion = Diffusion(TanhNet(4), schedule)
+    diffusion.model.forward = model  # type: ignore[method-assign]
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    empty = torch.zeros(0, 1, 2, 2)
+    assert prior_bpd(schedule.alpha_bars, empty).shape == (0,)
+    bound = bits_per_dim(diffusion, empty, generator=generator)
+    assert bound.shape == (0,) and bound.dtype == torch.float64
+    assert not calls and torch.equal(generator.get_state(), state)  # no model call, no draw
+    no_pixels = torch.zeros(2, 1, 0, 2)
+    for call in (lambda: prior_bpd(schedule.alpha_bars, no_pixels),
+                 lambda: bits_per_dim(diffusion, no_pixels, generator=generator)):
+        with pytest.raises(ValueError, match=r"^x0 must have at least one element per example"):
+            call()
+
+
 @pytest.mark.spec("LIK-8")
 def test_bits_per_dim_validates_its_arguments() -> None:
     schedule = NoiseSchedule.linear(4)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from specdiff import typecheck
 from specdiff.spec import encode_ppm, quantize_uint8, read_ppm, write_ppm
 from specdiff.testing import NCHWShape, nchw_shapes, unbounded_batches
 
@@ -62,6 +63,14 @@ def test_ppm_text_is_the_header_then_one_line_per_row_of_the_first_image(
             assert row[3 * j: 3 * j + 3] == expected
 
 
+@pytest.mark.spec("IMG-2")
+@pytest.mark.parametrize("checks", [True, False], ids=["checks-on", "checks-off"])
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2), (0, 1, 0, 0), (1, 3, 0, 2), (2, 1, 2, 0)])
+def test_an_empty_batch_or_image_is_a_value_error(shape: tuple[int, ...], checks: bool) -> None:
+    with typecheck(checks), pytest.raises(ValueError, match=r"^x must hold at least one image"):
+        encode_ppm(np.zeros(shape))
+
+
 @pytest.mark.spec("IMG-3")
 @given(st.data(), nchw_shapes(channels=(1, 3)))
 def test_ppm_round_trip_is_exact_on_the_grid(data: st.DataObject, shape: NCHWShape,
@@ -103,7 +112,8 @@ def test_read_ppm_rejects_malformed_files(tmp_path: Path, content: str, message:
 @pytest.mark.spec("IMG-4")
 @pytest.mark.parametrize(
     "bad",
-    [np.full((1, 3, 2, 2), np.nan), np.zeros((1, 2, 2, 2)), np.zeros((1, 4, 2, 2))],
+    [np.full((1, 3, 2, 2), np.nan), np.zeros((1, 2, 2, 2)), np.zeros((1, 4, 2, 2)),
+     np.zeros((0, 3, 2, 2)), np.zeros((1, 3, 0, 2))],
 )
 def test_bad_input_writes_nothing_and_keeps_the_old_file(tmp_path: Path, bad: np.ndarray) -> None:
     path = tmp_path / "keep.ppm"

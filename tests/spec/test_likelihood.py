@@ -252,6 +252,20 @@ def test_zero_terminal_snr_bound_is_defined_without_dividing_by_root_alpha_bar(
         vlb_term(bars, T - 1, x0, x_t, output, clip, variance)  # type: ignore[arg-type]
 
 
+@pytest.mark.spec("LIK-4", "LIK-5", "LIK-8")
+def test_an_empty_batch_has_an_empty_bound_and_an_empty_example_is_refused() -> None:
+    bars = np.array([0.9, 0.5])
+    empty = np.zeros((0, 1, 2, 2))
+    assert prior_bpd(bars, empty).shape == (0,)
+    assert vlb_term(bars, 1, empty, empty, empty, True).shape == (0,)
+    assert vlb_term(bars, np.zeros(0, dtype=np.int64), empty, empty, empty, True).shape == (0,)
+    no_pixels = np.zeros((2, 1, 0, 2))
+    for call in (lambda: prior_bpd(bars, no_pixels),
+                 lambda: vlb_term(bars, 1, no_pixels, no_pixels, no_pixels, True)):
+        with pytest.raises(ValueError, match=r"^x0 must have at least one element per example"):
+            call()
+
+
 @pytest.mark.spec("LIK-8")
 def test_likelihood_arguments_are_validated() -> None:
     bars = np.array([0.9, 0.5])
