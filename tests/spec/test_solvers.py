@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -70,18 +71,46 @@ def test_ddim_from_prediction_is_exact(pair: tuple[float, float], eta: float, x0
                          scale=1.0 + np.abs(x0) + np.abs(eps) + np.abs(z))
 
 
+def adams_bashforth_weights(n: int) -> list[sp.Rational]:
+    """The n-step Adams–Bashforth weights, oldest first, derived here: w_j = ∫_0^1 ℓ_j(s) ds with
+    ℓ_j the Lagrange basis on the nodes s_j = j − (n − 1) (the newest ε̂ at s = 0, one step back
+    per older one), in exact rationals."""
+    s = sp.Symbol("s")
+    nodes = [j - (n - 1) for j in range(n)]
+    return [sp.integrate(sp.prod([(s - m) / (node - m) for m in nodes if m != node]), (s, 0, 1))
+            for node in nodes]
+
+
 @pytest.mark.spec("SOLV-2")
-@given(history=st.lists(eps_batches(SHAPE), min_size=1, max_size=6))
-def test_plms_weights_are_adams_bashforth_and_reproduce_constants(
-    history: list[np.ndarray]
+def test_plms_weights_are_the_adams_bashforth_weights() -> None:
+    for n in range(1, 5):
+        derived = adams_bashforth_weights(n)
+        assert sum(derived) == 1
+        # Each table entry is the correctly rounded float of the exact weight.
+        assert solvers.PLMS_WEIGHTS[n] == tuple(float(w) for w in derived), n
+
+
+@pytest.mark.spec("SOLV-2")
+@given(history=st.lists(eps_batches(SHAPE), min_size=1, max_size=6),
+       coefficients=st.lists(st.floats(-3.0, 3.0), min_size=4, max_size=4))
+def test_plms_combination_integrates_the_interpolating_polynomial(
+    history: list[np.ndarray], coefficients: list[float]
 ) -> None:
     recent = history[-4:]
-    weights = solvers.PLMS_WEIGHTS[len(recent)]
-    assert sum(weights) == pytest.approx(1.0, abs=1e-15)
+    n = len(recent)
+    weights = [float(w) for w in adams_bashforth_weights(n)]
     expected = sum(w * e for w, e in zip(weights, recent, strict=True))
-    assert np.array_equal(solvers.plms_eps(history), expected)
-    assert_close_to_spec(solvers.plms_eps([history[0]] * len(history)), history[0], "elementwise",
-                         scale=1.0 + np.abs(history[0]) * 4)
+    scale = 1.0 + sum(abs(w) * np.abs(e).max() for w, e in zip(weights, recent, strict=True))
+    assert_close_to_spec(solvers.plms_eps(history), expected, "elementwise", scale=scale)
+    # Order n − 1: on samples of a polynomial p of degree < n at the nodes s = −(n − 1), …, 0,
+    # the combination is ∫_0^1 p(s) ds (a constant history is reproduced).
+    degree = coefficients[:n]
+    samples = [np.full(SHAPE, sum(c * s**k for k, c in enumerate(degree)))
+               for s in range(-(n - 1), 1)]
+    integral = sum(c / (k + 1) for k, c in enumerate(degree))
+    largest = sum(abs(w) * np.abs(e).max() for w, e in zip(weights, samples, strict=True))
+    assert_close_to_spec(solvers.plms_eps(samples), np.full(SHAPE, integral), "elementwise",
+                         scale=1.0 + largest)
     with pytest.raises(ValueError, match="eps_history"):
         solvers.plms_eps([])
 
