@@ -1,6 +1,8 @@
 """Solver steps (specs/solvers.md): DDIM from a prediction pair (SOLV-1), the PLMS combination
 (SOLV-2), the PNDM step (SOLV-3), DPM-Solver++ (SOLV-4) and its step orders (SOLV-5)."""
 
+import functools
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -71,14 +73,15 @@ def test_ddim_from_prediction_is_exact(pair: tuple[float, float], eta: float, x0
                          scale=1.0 + np.abs(x0) + np.abs(eps) + np.abs(z))
 
 
-def adams_bashforth_weights(n: int) -> list[sp.Rational]:
+@functools.cache
+def adams_bashforth_weights(n: int) -> tuple[sp.Rational, ...]:
     """The n-step Adams–Bashforth weights, oldest first, derived here: w_j = ∫_0^1 ℓ_j(s) ds with
     ℓ_j the Lagrange basis on the nodes s_j = j − (n − 1) (the newest ε̂ at s = 0, one step back
     per older one), in exact rationals."""
     s = sp.Symbol("s")
     nodes = [j - (n - 1) for j in range(n)]
-    return [sp.integrate(sp.prod([(s - m) / (node - m) for m in nodes if m != node]), (s, 0, 1))
-            for node in nodes]
+    return tuple(sp.integrate(sp.prod([(s - m) / (node - m) for m in nodes if m != node]),
+                              (s, 0, 1)) for node in nodes)
 
 
 @pytest.mark.spec("SOLV-2")
