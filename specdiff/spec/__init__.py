@@ -58,6 +58,7 @@ from specdiff.spec.reverse import (
     ddim_step,
     ddpm_posterior,
     ddpm_prev,
+    implied_beta,
 )
 from specdiff.spec.schedules import (
     alpha_bars,
@@ -140,6 +141,7 @@ __all__ = [
     "forward_step",
     "gaussian_kl_standard_normal",
     "group_norm",
+    "implied_beta",
     "inpaint_step",
     "karras_timesteps",
     "kl_single_sample_estimate",

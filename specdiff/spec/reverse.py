@@ -1,7 +1,7 @@
 """Reverse (denoising) steps: DDIM and the DDPM posterior (specs/reverse.md)."""
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from jaxtyping import Float, Float64, Int
@@ -117,7 +117,8 @@ def _posterior_terms(
     alpha_bars: np.ndarray, t: int | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ᾱ_t, ᾱ_{t−1} with ᾱ_{−1} = 1, β_t = 1 − ᾱ_t/ᾱ_{t−1}) at the given timestep(s); ᾱ_{T−1}
-    may be 0 (zero terminal SNR: β_{T−1} = 1, and every coefficient of REV-7 stays finite)."""
+    may be 0 (zero terminal SNR: β_{T−1} = 1, and every coefficient of REV-7 stays finite).
+    β_t is computed as (ᾱ_{t−1} − ᾱ_t)/ᾱ_{t−1} (implied_beta)."""
     require_ndim("alpha_bars", alpha_bars, 1, "T")
     require_alpha_bar_table(alpha_bars)
     require_timesteps("t", t, alpha_bars.shape[0])
@@ -125,7 +126,14 @@ def _posterior_terms(
     with_start = np.concatenate([[1.0], alpha_bars])
     alpha_bar = alpha_bars[t]
     alpha_bar_prev = with_start[t]
-    return alpha_bar, alpha_bar_prev, 1.0 - alpha_bar / alpha_bar_prev
+    return alpha_bar, alpha_bar_prev, implied_beta(alpha_bar_prev, alpha_bar)
+
+
+def implied_beta(alpha_bar_prev: Any, alpha_bar: Any) -> Any:
+    """REV-7: β_t = 1 − ᾱ_t/ᾱ_{t−1} as (ᾱ_{t−1} − ᾱ_t)/ᾱ_{t−1}: the difference of two close ᾱ is
+    exact in floating point, while 1 − (a rounded ratio near 1) keeps only ~u/β_t of relative
+    precision (1e-12 for the DDPM schedule's β_0 = 10⁻⁴). Arrays, tensors or floats."""
+    return (alpha_bar_prev - alpha_bar) / alpha_bar_prev
 
 
 @typechecked
@@ -162,7 +170,7 @@ def _clipped_log_variance(alpha_bars: np.ndarray, t: int | np.ndarray, variance:
                           ) -> np.ndarray:
     # β̃_0 = 0, so DDPM clips the log at t = 0 to log β̃_1 (log β_0 when T = 1).
     if alpha_bars.shape[0] > 1:
-        beta_1 = 1.0 - alpha_bars[1] / alpha_bars[0]
+        beta_1 = implied_beta(alpha_bars[0], alpha_bars[1])
         floor = beta_1 * (1.0 - alpha_bars[0]) / (1.0 - alpha_bars[1])
     else:
         floor = 1.0 - alpha_bars[0]

@@ -1,12 +1,14 @@
 """Laws REV-1 … REV-10 on the numpy reference (specs/reverse.md)."""
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from specdiff.spec import (
+    alpha_bars,
     ddim_prev,
     ddim_sigma,
     ddim_step,
@@ -21,6 +23,7 @@ from specdiff.testing import (
     alpha_bar_pairs,
     assert_close_to_spec,
     batched_timesteps,
+    beta_arrays,
     eps_batches,
     image_batches,
     nchw_shapes,
@@ -220,6 +223,34 @@ def test_ddpm_posterior_variance_vanishes_at_t_zero() -> None:
     assert variance == 0.0
     beta_1 = 1 - 0.8 / 0.9
     assert log_variance == pytest.approx(np.log(beta_1 * (1 - 0.9) / (1 - 0.8)), rel=1e-12)
+
+
+@pytest.mark.spec("REV-7")
+@example(bars=alpha_bars(np.array([1e-4, 1e-6, 3e-9])), data=None)
+@given(bars=st.one_of(beta_arrays(max_T=6, low=1e-9, high=1e-5),
+                      beta_arrays(max_T=6, low=1e-9, high=0.5)).map(alpha_bars), data=st.data())
+def test_posterior_coefficients_are_exact_for_small_betas(bars: np.ndarray,
+                                                          data: st.DataObject | None) -> None:
+    # REV-7 in 50-digit arithmetic from the ᾱ table as given; in float64, 1 − ᾱ_t/ᾱ_{t−1} keeps
+    # only ~u/β_t of relative precision for a small β_t (10⁻⁴ at the DDPM start: 1e-12).
+    # The example: every t of a table with small β (data is None there).
+    for t in [data.draw(timesteps(bars.shape[0]))] if data else range(bars.shape[0]):
+        check_posterior_coefficients(bars, t)
+
+
+def check_posterior_coefficients(bars: np.ndarray, t: int) -> None:
+    with mpmath.workdps(50):
+        current = mpmath.mpf(bars[t])
+        previous = mpmath.mpf(bars[t - 1]) if t > 0 else mpmath.mpf(1)
+        beta = 1 - current / previous
+        exact = [float(mpmath.sqrt(previous) * beta / (1 - current)),
+                 float(mpmath.sqrt(1 - beta) * (1 - previous) / (1 - current)),
+                 float(beta * (1 - previous) / (1 - current))]
+    ones, zeros = np.ones((1, 1)), np.zeros((1, 1))
+    x0_coef = ddpm_posterior(bars, t, ones, zeros)[0].item()
+    xt_coef, variance, _ = (value.item() for value in ddpm_posterior(bars, t, zeros, ones))
+    assert_close_to_spec(np.array([x0_coef, xt_coef, variance]), np.array(exact), "elementwise",
+                         scale=0.0)
 
 
 @pytest.mark.spec("REV-8")
