@@ -64,9 +64,18 @@ def karras_timesteps(
     if num_steps > T:
         raise ValueError(f"num_steps must be in [2, T] = [2, {T}], got {num_steps}")
     require_real_in("rho", rho, 0.0, 1e3, low_open=True)
-    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
-    if not np.all(np.diff(log_sigmas) > 0.0):
+    if not np.all(np.diff(alpha_bars) < 0.0):
         raise ValueError("alpha_bars must be strictly decreasing for Karras timesteps")
+    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
+    flat = np.diff(log_sigmas) <= 0.0
+    if bool(np.any(flat)):
+        # Neighbouring ᾱ (e.g. 1e-4 and the next float) whose log σ round to one float leave
+        # the σ → t interpolation without a unique answer.
+        t = int(np.argmax(flat))
+        raise ValueError(
+            f"alpha_bars must give log sigma = ½·log((1 − ᾱ)/ᾱ) strictly increasing in float64 "
+            f"for Karras timesteps; ᾱ at t = {t} and t = {t + 1} are too close to tell apart"
+        )
     ramp = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
     low, high = np.exp(log_sigmas[0]) ** (1.0 / rho), np.exp(log_sigmas[-1]) ** (1.0 / rho)
     sigmas = (high + ramp * (low - high)) ** rho
