@@ -22,7 +22,7 @@ from specdiff.diffusion.reverse import ddpm_step
 from specdiff.diffusion.samplers import EpsModel
 from specdiff.spec._validate import require_choice, require_timesteps
 from specdiff.spec.inpainting import repaint_levels, require_mask
-from specdiff.spec.reverse import VARIANCES, Variance
+from specdiff.spec.reverse import VARIANCES, Variance, implied_beta
 
 
 @typechecked
@@ -37,7 +37,7 @@ def forward_step(
     require_timesteps("t", t, alpha_bars.shape[0])
     require_same_shape("noise", noise, "x_prev", x_prev)
     alpha_bar_prev = 1.0 if t == 0 else float(alpha_bars[t - 1])
-    beta = 1.0 - float(alpha_bars[t]) / alpha_bar_prev
+    beta = implied_beta(alpha_bar_prev, float(alpha_bars[t]))
     return math.sqrt(1.0 - beta) * x_prev + math.sqrt(beta) * noise
 
 

@@ -1,11 +1,14 @@
-"""Solver and DDIM step coefficients as their laws write them, in 50-digit arithmetic.
+"""Step coefficients as their laws write them, in 50-digit (or exact rational) arithmetic.
 
 Each float argument is exact in mpmath, so these are the laws' values to far below float64's
 resolution: independent expected values for steps whose float64 formulas must avoid
-cancellation (specs/reverse.md REV-5, specs/solvers.md SOLV-1, SOLV-4).
+cancellation (specs/reverse.md REV-5, REV-7, specs/solvers.md SOLV-1, SOLV-4).
 """
 
+from fractions import Fraction
+
 import mpmath
+import numpy as np
 
 
 def exact_ddim_coefficients(alpha_bar_prev: float, alpha_bar: float, eta: float
@@ -36,3 +39,10 @@ def exact_2m_coefficients(alpha_bar_last: float, alpha_bar: float, alpha_bar_pre
         ratio = mpmath.sqrt((1 - mpmath.mpf(alpha_bar_prev)) / (1 - mpmath.mpf(alpha_bar)))
         step = mpmath.sqrt(mpmath.mpf(alpha_bar_prev)) * -mpmath.expm1(-h)
         return float(ratio), float(step), float(h / h_last)
+
+
+def law_beta(alpha_bar_prev: float | np.ndarray, alpha_bar: float | np.ndarray) -> np.ndarray:
+    """REV-7's β_t = 1 − ᾱ_t/ᾱ_{t−1} in exact rationals, rounded once (elementwise)."""
+    exact = np.vectorize(lambda prev, current: float(1 - Fraction(current) / Fraction(prev)),
+                         otypes=[np.float64])
+    return np.asarray(exact(alpha_bar_prev, alpha_bar))

@@ -33,6 +33,7 @@ from specdiff.testing import (
     nchw_shapes,
     timesteps,
 )
+from tests.spec.exact_steps import law_beta
 
 GRID = np.arange(256) / 127.5 - 1.0  # the 256 values uint8 images take in [−1, 1]
 means = st.floats(-5.0, 5.0)
@@ -170,7 +171,7 @@ def test_vlb_term_at_t0_is_the_decoder_nll_in_bits(bars: np.ndarray, shape: tupl
     x0_hat = np.clip((x_t - np.sqrt(1 - bars[0]) * eps_hat) / np.sqrt(bars[0]), -1, 1)
     # At t = 0 the posterior mean is x0 itself (β̃_0 = 0): μ_θ = x̂0.
     if bars.shape[0] > 1:
-        beta_1 = 1.0 - bars[1] / bars[0]
+        beta_1 = float(law_beta(bars[0], bars[1]))
         log_variance = math.log(beta_1 * (1.0 - bars[0]) / (1.0 - bars[1]))
     else:
         log_variance = math.log(1.0 - bars[0])

@@ -30,7 +30,7 @@ from specdiff.testing import (
     timesteps,
     unbounded_batches,
 )
-from tests.spec.exact_steps import exact_ddim_coefficients
+from tests.spec.exact_steps import exact_ddim_coefficients, law_beta
 
 # ᾱ below this makes x̂0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ so large that float64 rounding of the division,
 # not the law, dominates; the strategies' 1e-6 floor is kept for laws without that division.
@@ -210,7 +210,7 @@ def test_ddpm_posterior_is_the_conditional_of_the_joint_gaussian(case: Posterior
     assert_close_to_spec(variance, np.squeeze(expected_variance, axis=(1, 2, 3))
                          if t.ndim else expected_variance.flat[0], "elementwise", scale=1 / beta)
     bars_prev = np.concatenate([[1.0], bars[:-1]])
-    small = (1 - bars / bars_prev) * (1 - bars_prev) / (1 - bars)
+    small = law_beta(bars_prev, bars) * (1 - bars_prev) / (1 - bars)
     clipped_floor = small[1] if bars.shape[0] > 1 else 1 - bars[0]
     expected_log = np.log(np.where(t == 0, clipped_floor, small[t]))
     assert_close_to_spec(log_variance, expected_log, "elementwise", scale=1 / beta)
@@ -262,7 +262,7 @@ def test_posterior_mean_from_x0_equals_the_eps_form(case: PosteriorCase, data: s
     batch = x_t.shape[0]
     bar_t = _per_example(bars[t], batch, x_t.ndim)
     bar_prev = _per_example(np.concatenate([[1.0], bars])[t], batch, x_t.ndim)
-    beta = 1 - bar_t / bar_prev
+    beta = law_beta(bar_prev, bar_t)
     x0_hat = predict_x0(bars[t] if t.ndim else float(bars[t]), x_t, eps_hat)
     mean, _, _ = ddpm_posterior(bars, _timestep_argument(t), x0_hat, x_t)
     eps_form = (x_t - beta / np.sqrt(1 - bar_t) * eps_hat) / np.sqrt(1 - beta)
