@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import torch
 
+from specdiff.spec.reverse import implied_beta
+
 
 class PosteriorCoefficients(NamedTuple):
     """Each field has the shape of ``t``; all are float64 on ``alpha_bars``' device."""
@@ -32,11 +34,11 @@ def posterior_coefficients(
     steps = torch.as_tensor(t, device=alpha_bars.device)
     with_start = torch.cat([alpha_bars.new_ones(1), alpha_bars])
     alpha_bar, alpha_bar_prev = alpha_bars[steps], with_start[steps]
-    beta = 1.0 - alpha_bar / alpha_bar_prev
+    beta = implied_beta(alpha_bar_prev, alpha_bar)
     variance = beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
     # β̃_0 = 0, so DDPM clips the log at t = 0 to log β̃_1 (log β_0 when T = 1).
     if alpha_bars.shape[0] > 1:
-        beta_1 = 1.0 - alpha_bars[1] / alpha_bars[0]
+        beta_1 = implied_beta(alpha_bars[0], alpha_bars[1])
         floor = beta_1 * (1.0 - alpha_bars[0]) / (1.0 - alpha_bars[1])
     else:
         floor = 1.0 - alpha_bars[0]

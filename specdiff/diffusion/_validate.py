@@ -1,14 +1,21 @@
 """Boundary checks for tensors, reusing the spec's messages (specdiff/spec/_validate.py).
 
-Only small tensors are checked by value — a (T,) schedule, (batch,) timesteps or ᾱ — because a
-check copies to the host (and synchronizes on CUDA); large image tensors are checked by shape
-and dtype only (jaxtyping), so a NaN in them propagates but is never created by a bad argument.
+Small tensors are checked by value — a (T,) schedule, (batch,) timesteps or ᾱ — on the host.
+Large image tensors are checked by shape and dtype (jaxtyping) inside the steps, and for NaN/inf
+only where data enters the library (the noising of FWD-1, ``Diffusion.predict_noise``): one
+on-device reduction and one host sync each, so a NaN is refused by name where it comes in and
+never created by a bad argument afterwards.
 """
 
 import numpy as np
 import torch
 
-from specdiff.spec._validate import require_timesteps, require_values_in
+from specdiff.spec._validate import (
+    require_alpha_bar_table,
+    require_finite,
+    require_timesteps,
+    require_values_in,
+)
 
 
 def _host_values(tensor: torch.Tensor) -> np.ndarray:
@@ -29,6 +36,18 @@ def require_tensor_values_in(
     """Every element of a small tensor (or a float) finite and inside the interval."""
     host = _host_values(values) if isinstance(values, torch.Tensor) else values
     require_values_in(name, host, low, high, low_open=low_open, high_open=high_open)
+
+
+def require_tensor_alpha_bar_table(alpha_bars: torch.Tensor) -> None:
+    """A schedule's (T,) ᾱ table: in (0, 1), ᾱ_{T−1} may be 0 (zero terminal SNR)."""
+    require_alpha_bar_table(_host_values(alpha_bars))
+
+
+def require_tensor_finite(name: str, tensor: torch.Tensor) -> None:
+    """No NaN or ±inf anywhere in ``tensor`` (reduced on its device; copied to the host only to
+    word the error)."""
+    if not bool(torch.isfinite(tensor).all()):
+        require_finite(name, _host_values(tensor))
 
 
 def require_tensor_timesteps(

@@ -7,7 +7,7 @@ model's prediction type (PARAM-3), generation is one of the samplers of
 
 import functools
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from jaxtyping import Float, Int
@@ -15,16 +15,45 @@ from torch import nn
 from torch.nn import functional
 
 from specdiff._typecheck import typechecked
+from specdiff.diffusion._validate import require_tensor_finite
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.parameterization import prediction_target
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+from specdiff.spec._validate import require_choice
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
-SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp"]
+SAMPLERS = ("ddim", "ddpm", "pndm", "dpm_solver_pp")
+if TYPE_CHECKING:
+    SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp"]
+else:
+    SamplerName = str  # checked by require_choice, with run-time type checks on or off
 # Extra keyword inputs of a conditional model, one entry per batch element.
 Conditioning = Mapping[str, torch.Tensor]
+
+
+# Attributes through which a wrapper exposes the network it wraps: DistributedDataParallel's
+# ``module``, torch.compile's ``_orig_mod``, and ``model`` (GuidedModel, Diffusion itself).
+_WRAPPED_MODEL_ATTRIBUTES = ("module", "_orig_mod", "model")
+
+
+def model_num_timesteps(model: nn.Module) -> int | None:
+    """The T a network was built for, where it says: ``config.num_timesteps`` (the specdiff
+    nets), the schedule of a ``ModuleWithSchedule`` (the oracles), or either found through a
+    wrapper; None for a model that does not say."""
+    seen: set[int] = set()
+    current: nn.Module | None = model
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        declared = getattr(getattr(current, "config", None), "num_timesteps", None)
+        if isinstance(declared, int):
+            return declared
+        if isinstance(current, ModuleWithSchedule):
+            return current.schedule.num_timesteps
+        inner = (getattr(current, name, None) for name in _WRAPPED_MODEL_ATTRIBUTES)
+        current = next((module for module in inner if isinstance(module, nn.Module)), None)
+    return None
 
 
 class Diffusion(ModuleWithSchedule):
@@ -39,6 +68,13 @@ class Diffusion(ModuleWithSchedule):
                  prediction_type: PredictionType = "epsilon") -> None:
         super().__init__(schedule)
         require_prediction_type(prediction_type)
+        built_for = model_num_timesteps(model)
+        if built_for is not None and built_for != schedule.num_timesteps:
+            raise ValueError(
+                f"schedule must have the T the model was built for: the model has num_timesteps "
+                f"= {built_for}, the schedule T = {schedule.num_timesteps} (its t/T inputs would "
+                "be silently wrong); build both with the same T"
+            )
         if schedule.has_zero_terminal_snr and prediction_type == "epsilon":
             raise ValueError(
                 "prediction_type must be 'v_prediction' or 'sample' for a zero-terminal-SNR "
@@ -71,7 +107,9 @@ class Diffusion(ModuleWithSchedule):
     ) -> Float[torch.Tensor, "batch *shape"]:
         """The model's output at (x_t, t) (ε̂ for an eps-model); ``conditioning`` is passed as
         keyword arguments, e.g.
-        ``{"class_labels": labels}`` for a class-conditional U-Net."""
+        ``{"class_labels": labels}`` for a class-conditional U-Net. NaN/inf in x_t is a
+        ValueError (FWD-6)."""
+        require_tensor_finite("x_t", x_t)
         eps_hat: torch.Tensor = self.model(x_t, t, **(conditioning or {}))
         return eps_hat
 
@@ -94,6 +132,9 @@ class Diffusion(ModuleWithSchedule):
         (None: torch's default generator of x0's device) when not given.
         """
         batch = x0.shape[0]
+        if x0.numel() == 0:
+            raise ValueError(f"x0 must hold at least one element (the loss is a mean over them), "
+                             f"got shape {tuple(x0.shape)}")
         if t is None:
             t = torch.randint(0, self.num_timesteps, (batch,), generator=generator,
                               device=x0.device)
@@ -142,6 +183,7 @@ class Diffusion(ModuleWithSchedule):
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
         is left as it is.
         """
+        require_choice("sampler", sampler, SAMPLERS)
         generator = torch.Generator(device=self.schedule.device)
         if seed is None:
             generator.seed()
@@ -168,14 +210,10 @@ class Diffusion(ModuleWithSchedule):
             return sample_pndm(model, self.schedule, shape, steps=50 if steps is None else steps,
                                generator=generator, dtype=dtype, progress=progress,
                                prediction_type=kind)
-        if sampler == "dpm_solver_pp":
-            return sample_dpm_solver_pp(model, self.schedule, shape,
-                                        steps=20 if steps is None else steps,
-                                        generator=generator, dtype=dtype, progress=progress,
-                                        prediction_type=kind)
-        raise ValueError(
-            f"sampler must be 'ddim', 'ddpm', 'pndm' or 'dpm_solver_pp', got {sampler!r}"
-        )
+        return sample_dpm_solver_pp(model, self.schedule, shape,
+                                    steps=20 if steps is None else steps,
+                                    generator=generator, dtype=dtype, progress=progress,
+                                    prediction_type=kind)
 
     sample = generate
 

@@ -8,6 +8,7 @@ from specdiff.diffusion._batch import as_float64, per_batch
 from specdiff.diffusion._validate import (
     require_per_batch,
     require_same_shape,
+    require_tensor_finite,
     require_tensor_timesteps,
     require_tensor_values_in,
 )
@@ -45,6 +46,8 @@ def noised_sample_from_eps(
     _check_alpha_bars(alpha_bars)
     require_tensor_timesteps("t", t, alpha_bars.shape[0], x0.shape[0])
     require_same_shape("eps", eps, "x0", x0)
+    require_tensor_finite("x0", x0)
+    require_tensor_finite("eps", eps)
     steps = torch.as_tensor(t, device=alpha_bars.device)
     alpha_bar = alpha_bars.to(torch.float64)[steps]
     x_t = per_batch(alpha_bar.sqrt(), x0) * x0 + per_batch((1.0 - alpha_bar).sqrt(), x0) * eps

@@ -20,9 +20,9 @@ from specdiff.diffusion.forward import noised_sample_from_eps
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.reverse import ddpm_step
 from specdiff.diffusion.samplers import EpsModel
-from specdiff.spec._validate import require_timesteps
+from specdiff.spec._validate import require_choice, require_timesteps
 from specdiff.spec.inpainting import repaint_levels, require_mask
-from specdiff.spec.reverse import Variance
+from specdiff.spec.reverse import VARIANCES, Variance, implied_beta
 
 
 @typechecked
@@ -37,7 +37,7 @@ def forward_step(
     require_timesteps("t", t, alpha_bars.shape[0])
     require_same_shape("noise", noise, "x_prev", x_prev)
     alpha_bar_prev = 1.0 if t == 0 else float(alpha_bars[t - 1])
-    beta = 1.0 - float(alpha_bars[t]) / alpha_bar_prev
+    beta = implied_beta(alpha_bar_prev, float(alpha_bars[t]))
     return math.sqrt(1.0 - beta) * x_prev + math.sqrt(beta) * noise
 
 
@@ -88,6 +88,7 @@ def sample_inpaint(
     broadcasts to ``image`` (e.g. (1, 1, H, W)). Samples live on ``generator``'s device, in
     ``image``'s dtype; ``model`` is any ``(x_t, t) -> ε̂`` (wrap conditioning with a partial).
     """
+    require_choice("variance", variance, VARIANCES)
     levels = repaint_levels(schedule.num_timesteps, jump_length, resample)
     require_mask(mask.detach().to("cpu").numpy(), tuple(image.shape))
     device = generator.device

@@ -13,19 +13,27 @@ from jaxtyping import Float, Float64, Int
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._batch import per_batch
-from specdiff.diffusion._validate import require_same_shape, require_tensor_values_in
+from specdiff.diffusion._validate import (
+    require_same_shape,
+    require_tensor_alpha_bar_table,
+    require_tensor_values_in,
+)
 from specdiff.diffusion.api import Conditioning, Diffusion
-from specdiff.diffusion.forward import noised_sample_from_eps, predict_x0
+from specdiff.diffusion.forward import noised_sample_from_eps
+from specdiff.diffusion.parameterization import split_prediction
 from specdiff.diffusion.reverse import _posterior_terms, ddpm_posterior
-from specdiff.spec._validate import require_int_at_least
+from specdiff.spec._validate import require_choice, require_example_size, require_int_at_least
 from specdiff.spec.likelihood import HALF_BIN, MIN_BIN_PROBABILITY
-from specdiff.spec.reverse import Variance
+from specdiff.spec.parameterization import PredictionType, require_prediction_type
+from specdiff.spec.reverse import VARIANCES, Variance
 
 Scalar = float | Float[torch.Tensor, "..."]
 
 
 def _float64(value: Scalar) -> torch.Tensor:
-    return torch.as_tensor(value).to(torch.float64)
+    """LIK-11: a Python float becomes float64 directly; ``torch.as_tensor(value)`` alone would
+    make it a float32 tensor first and lose its digits below 1e-7."""
+    return torch.as_tensor(value, dtype=torch.float64)
 
 
 @typechecked
@@ -75,8 +83,10 @@ def discretized_gaussian_log_likelihood(
 
 
 def _mean_bits(values: torch.Tensor) -> torch.Tensor:
-    """Per-example mean over every non-batch axis, converted from nats to bits."""
-    return values.reshape(values.shape[0], -1).mean(dim=1) / math.log(2.0)
+    """Per-example mean over every non-batch axis, converted from nats to bits (an empty batch
+    gives an empty result; each example has elements, require_example_size)."""
+    per_example = values.reshape(values.shape[0], math.prod(values.shape[1:]))
+    return per_example.mean(dim=1) / math.log(2.0)
 
 
 @typechecked
@@ -85,23 +95,26 @@ def vlb_term(
     t: int | Int[torch.Tensor, "batch"],
     x0: Float[torch.Tensor, "batch *shape"],
     x_t: Float[torch.Tensor, "batch *shape"],
-    eps_hat: Float[torch.Tensor, "batch *shape"],
+    model_output: Float[torch.Tensor, "batch *shape"],
     clip: bool,
     variance: Variance = "fixed_small",
+    prediction_type: PredictionType = "epsilon",
 ) -> Float64[torch.Tensor, "batch"]:
     """LIK-5: L_t in bits/dim: mean over dims of KL(q(x_{t−1}|x_t, x0) ‖ N(μ_θ, σ_t²)) / ln 2 for
     t ≥ 1, −log p_dec(x0; μ_θ, ½·log σ_0²) / ln 2 at t = 0 (LIK-3), μ_θ = μ̃(x̂0, x_t) (REV-8),
     log σ_t² = the clipped log β̃_t ("fixed_small") or log β_t ("fixed_large"; log β̃_1 at t = 0).
 
-    x̂0 = predict_x0(ᾱ_t, x_t, ε̂), clipped to [−1, 1] when ``clip`` (as the sampler does).
+    x̂0 = split_prediction(ᾱ_t, x_t, model_output, prediction_type)[0] (PARAM-2, LIK-9), clipped
+    to [−1, 1] when ``clip`` (as the sampler does); no division by √ᾱ at ᾱ_{T−1} = 0 (LIK-10).
     x0 ∈ [−1, 1] is checked by shape only here (diffusion/_validate.py); bits_per_dim checks it.
     """
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
+    require_prediction_type(prediction_type)
     terms = _posterior_terms(alpha_bars, t, x0.shape[0])
     require_same_shape("x_t", x_t, "x0", x0)
-    x0, x_t, eps_hat = (tensor.to(torch.float64) for tensor in (x0, x_t, eps_hat))
-    x0_hat = predict_x0(terms.alpha_bar, x_t, eps_hat)
+    require_example_size("x0", tuple(x0.shape))
+    x0, x_t, model_output = (tensor.to(torch.float64) for tensor in (x0, x_t, model_output))
+    x0_hat, _ = split_prediction(terms.alpha_bar, x_t, model_output, prediction_type)
     if clip:
         x0_hat = x0_hat.clamp(-1.0, 1.0)
     true_mean, _, true_log_variance = ddpm_posterior(alpha_bars, t, x0, x_t)
@@ -122,8 +135,10 @@ def vlb_term(
 def prior_bpd(
     alpha_bars: Float[torch.Tensor, "T"], x0: Float[torch.Tensor, "batch *shape"]
 ) -> Float64[torch.Tensor, "batch"]:
-    """LIK-4: L_prior = mean over dims of KL(N(√ᾱ_{T−1}·x0, 1 − ᾱ_{T−1}) ‖ N(0, 1)) / ln 2."""
-    require_tensor_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    """LIK-4: L_prior = mean over dims of KL(N(√ᾱ_{T−1}·x0, 1 − ᾱ_{T−1}) ‖ N(0, 1)) / ln 2; exactly
+    0 at zero terminal SNR (ᾱ_{T−1} = 0, LIK-10)."""
+    require_tensor_alpha_bar_table(alpha_bars)
+    require_example_size("x0", tuple(x0.shape))
     alpha_bar = alpha_bars[-1].to(torch.float64)
     kl = normal_kl(alpha_bar.sqrt() * x0.to(torch.float64), torch.log1p(-alpha_bar), 0.0, 0.0)
     return _mean_bits(kl)
@@ -140,7 +155,8 @@ def bits_per_dim(
     variance: Variance = "fixed_small",
     conditioning: Conditioning | None = None,
 ) -> Float64[torch.Tensor, "batch"]:
-    """LIK-7: per-example bits/dim L_prior + Σ_{t=0}^{T−1} L_t (LIK-4, LIK-5), ε̂ = model(x_t, t).
+    """LIK-7: per-example bits/dim L_prior + Σ_{t=0}^{T−1} L_t (LIK-4, LIK-5) of the model's output
+    read by its ``prediction_type`` (LIK-9); zero-terminal-SNR schedules included (LIK-10).
 
     ``timesteps`` None evaluates every L_t, each on its own x_t = FWD-1(x0, ε_t, t). An int K ≤ T
     gives the stratified estimate instead: {0, …, T−1} is cut into K contiguous strata S_k of
@@ -148,7 +164,8 @@ def bits_per_dim(
     adds |S_k|·L_{t_k}; E[|S_k|·L_{t_k}] = Σ_{t∈S_k} L_t, so the estimate is unbiased, and K = T is
     the full bound. ``conditioning`` (e.g. ``{"class_labels": labels}``) goes to every model call.
     Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
-    t_k (one per example, only when |S_k| > 1), then ε of x0's shape. No gradients are tracked;
+    t_k (one per example, only when |S_k| > 1), then ε of x0's shape; an empty batch gives an
+    empty result without drawing or calling the model. No gradients are tracked;
     the model's train/eval mode is left as it is.
     """
     T = diffusion.num_timesteps
@@ -156,6 +173,9 @@ def bits_per_dim(
         raise ValueError(f"timesteps must be in [1, T] = [1, {T}], got {timesteps}")
     # Checked once here, not per timestep: a value check copies x0 to the host.
     require_tensor_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
+    require_example_size("x0", tuple(x0.shape))
+    if x0.shape[0] == 0:  # no examples: no draws, no model calls
+        return torch.zeros(0, dtype=torch.float64, device=x0.device)
     strata = np.array_split(np.arange(T), T if timesteps is None else timesteps)
     alpha_bars = diffusion.schedule.alpha_bars
     batch, device = x0.shape[0], x0.device
@@ -168,6 +188,7 @@ def bits_per_dim(
                 t = t + torch.randint(0, size, (batch,), generator=generator, device=device)
             eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=device)
             x_t, _ = noised_sample_from_eps(alpha_bars, x0, eps, t)
-            eps_hat = diffusion.predict_noise(x_t, t, conditioning)
-            total = total + size * vlb_term(alpha_bars, t, x0, x_t, eps_hat, clip, variance)
+            output = diffusion.predict_noise(x_t, t, conditioning)
+            total = total + size * vlb_term(alpha_bars, t, x0, x_t, output, clip, variance,
+                                            diffusion.prediction_type)
     return total

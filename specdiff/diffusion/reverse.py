@@ -14,12 +14,12 @@ from specdiff.diffusion._batch import per_batch
 from specdiff.diffusion._posterior import PosteriorCoefficients, posterior_coefficients
 from specdiff.diffusion._validate import (
     require_same_shape,
+    require_tensor_alpha_bar_table,
     require_tensor_timesteps,
-    require_tensor_values_in,
 )
 from specdiff.diffusion.forward import predict_x0
-from specdiff.spec._validate import require_real_in
-from specdiff.spec.reverse import Variance, ddim_sigma
+from specdiff.spec._validate import require_choice, require_real_in
+from specdiff.spec.reverse import VARIANCES, Variance, ddim_noise_split, ddim_sigma
 
 
 def _check_ddim_pair(alpha_bar_prev: float, alpha_bar: float) -> None:
@@ -55,20 +55,20 @@ def ddim_step(
 
     σ = ddim_sigma(ᾱ_prev, ᾱ, η); ``z`` (standard normal noise) may be None only when σ = 0.
     """
-    sigma = ddim_sigma(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     x0_hat = predict_x0(alpha_bar, x_t, eps_hat)
     if clip:
         x0_hat = x0_hat.clamp(-1.0, 1.0)
     if z is not None:
         require_same_shape("z", z, "x_t", x_t)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
-def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: torch.Tensor,
-                eps_hat: torch.Tensor, z: torch.Tensor | None, eta: float) -> torch.Tensor:
-    """REV-5's update once σ is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's)."""
-    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
-    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+def ddim_update(alpha_bar_prev: float, alpha_bar: float, eta: float, x0_hat: torch.Tensor,
+                eps_hat: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+    """REV-5's update once x̂0 is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's),
+    with (σ, √(1 − ᾱ_prev − σ²)) = ddim_noise_split(ᾱ_prev, ᾱ, η)."""
+    sigma, direction = ddim_noise_split(alpha_bar_prev, alpha_bar, eta)
     x_prev = math.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
     if sigma > 0.0:
         if z is None:
@@ -80,7 +80,7 @@ def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: torch.Tensor,
 def _posterior_terms(
     alpha_bars: torch.Tensor, t: int | torch.Tensor, batch: int
 ) -> PosteriorCoefficients:
-    require_tensor_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    require_tensor_alpha_bar_table(alpha_bars)
     require_tensor_timesteps("t", t, alpha_bars.shape[0], batch)
     return posterior_coefficients(alpha_bars, t)
 
@@ -121,8 +121,7 @@ def ddpm_prev(
 ) -> Float[torch.Tensor, "batch *shape"]:
     """REV-9: x_{t−1} = μ̃(x̂0, x_t) + 1[t > 0]·σ_t·z, x̂0 = predict_x0(ᾱ_t, x_t, ε̂) (clipped to
     [−1, 1] if clip), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large")."""
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
     terms = _posterior_terms(alpha_bars, t, x_t.shape[0])
     require_same_shape("z", z, "x_t", x_t)
     x0_hat = predict_x0(terms.alpha_bar, x_t, eps_hat)

@@ -20,8 +20,9 @@ from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.parameterization import split_prediction
 from specdiff.diffusion.reverse import ddpm_step
 from specdiff.diffusion.solvers import ddim_step_from_prediction
+from specdiff.spec._validate import require_choice
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
-from specdiff.spec.reverse import Variance
+from specdiff.spec.reverse import VARIANCES, Variance
 from specdiff.spec.solvers import ddim_sigma_extended
 from specdiff.spec.timesteps import Spacing, ddim_timesteps
 
@@ -102,6 +103,7 @@ def sample_ddpm(
     """SAMP-2: ancestral DDPM sampling, x_{t−1} = ddpm_step(ᾱ, t, x_t, ε̂, z) for t = T−1, …, 0
     (REV-9), ε̂ from the model's output by ``prediction_type`` (PARAM-2); samples live on
     ``generator``'s device, in ``dtype`` (or x_T's)."""
+    require_choice("variance", variance, VARIANCES)
     require_zero_snr_support(schedule, "sample_ddpm", None, prediction_type)
     T = schedule.num_timesteps
     with torch.no_grad():

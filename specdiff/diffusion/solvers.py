@@ -3,7 +3,6 @@ PNDM/PLMS and DPM-Solver++(2M). Step scalars are Python floats (float64), rounde
 samples' dtype; the history of earlier model outputs is an explicit argument.
 """
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -12,8 +11,7 @@ from jaxtyping import Float
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_same_shape
 from specdiff.diffusion.reverse import ddim_step, ddim_update
-from specdiff.spec._validate import require_real_in
-from specdiff.spec.solvers import PLMS_WEIGHTS, ddim_sigma_extended
+from specdiff.spec.solvers import PLMS_WEIGHTS, ddim_sigma_extended, dpm_solver_pp_coefficients
 
 
 @typechecked
@@ -27,11 +25,11 @@ def ddim_step_from_prediction(
 ) -> Float[torch.Tensor, "batch *shape"]:
     """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
     (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
-    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     require_same_shape("eps_hat", eps_hat, "x0_hat", x0_hat)
     if z is not None:
         require_same_shape("z", z, "x0_hat", x0_hat)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
 @typechecked
@@ -62,11 +60,6 @@ def pndm_step(
     return ddim_step(alpha_bar_prev, alpha_bar, x_t, plms_eps(eps_history), 0.0, None, False)
 
 
-def _log_snr_root(alpha_bar: float) -> float:
-    """λ = log(α/σ) = ½·log(ᾱ/(1 − ᾱ))."""
-    return 0.5 * math.log(alpha_bar / (1.0 - alpha_bar))
-
-
 @typechecked
 def dpm_solver_pp_step(
     alpha_bar_prev: float,
@@ -76,23 +69,13 @@ def dpm_solver_pp_step(
     previous: tuple[float, Float[torch.Tensor, "batch *shape"]] | None,
 ) -> Float[torch.Tensor, "batch *shape"]:
     """SOLV-4: x_prev = (σ_prev/σ)·x_t + α_prev·(1 − e^{−h})·(D0 + D1/2), α = √ᾱ, σ = √(1 − ᾱ),
-    e^{−h} = σ_prev·α/(α_prev·σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
-    (ᾱ_last, x̂0_last), h_last = λ − λ_last, λ = log(α/σ)) or D1 = 0 for first order (None)."""
-    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
-    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0, low_open=True)
+    h = λ_prev − λ, λ = log(α/σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
+    (ᾱ_last, x̂0_last), h_last = λ − λ_last) or D1 = 0 for first order (None)."""
+    coefficients = dpm_solver_pp_coefficients(alpha_bar_prev, alpha_bar,
+                                              None if previous is None else previous[0])
     require_same_shape("x0_hat", x0_hat, "x_t", x_t)
-    alpha, sigma = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
-    alpha_prev, sigma_prev = math.sqrt(alpha_bar_prev), math.sqrt(1.0 - alpha_bar_prev)
-    decay = sigma_prev * alpha / (alpha_prev * sigma)  # e^{−h}, finite at ᾱ = 0 and ᾱ_prev = 1
     data_term = x0_hat
     if previous is not None:
-        alpha_bar_last, x0_last = previous
-        require_real_in("previous alpha_bar", alpha_bar_last, 0.0, alpha_bar, low_open=True,
-                        high_open=True)
-        require_real_in("alpha_bar_prev (with previous)", alpha_bar_prev, alpha_bar, 1.0,
-                        low_open=True, high_open=True)
-        require_same_shape("previous x0_hat", x0_last, "x_t", x_t)
-        lam, lam_prev = _log_snr_root(alpha_bar), _log_snr_root(alpha_bar_prev)
-        ratio = (lam_prev - lam) / (lam - _log_snr_root(alpha_bar_last))  # h/h_last = 1/r
-        data_term = x0_hat + (0.5 * ratio) * (x0_hat - x0_last)
-    return (sigma_prev / sigma) * x_t + (alpha_prev * (1.0 - decay)) * data_term
+        require_same_shape("previous x0_hat", previous[1], "x_t", x_t)
+        data_term = x0_hat + (0.5 * coefficients.weight) * (x0_hat - previous[1])
+    return coefficients.decay_ratio * x_t + coefficients.growth * data_term

@@ -51,7 +51,15 @@ from specdiff.spec.parameterization import (
     v_from_eps_x0,
     x0_from_v,
 )
-from specdiff.spec.reverse import ddim_prev, ddim_sigma, ddim_step, ddpm_posterior, ddpm_prev
+from specdiff.spec.reverse import (
+    ddim_noise_split,
+    ddim_prev,
+    ddim_sigma,
+    ddim_step,
+    ddpm_posterior,
+    ddpm_prev,
+    implied_beta,
+)
 from specdiff.spec.schedules import (
     alpha_bars,
     alpha_bars_linear,
@@ -66,6 +74,7 @@ from specdiff.spec.solvers import (
     ddim_step_from_prediction,
     dpm_solver_pp_orders,
     dpm_solver_pp_step,
+    log_snr_step,
     plms_eps,
     pndm_step,
 )
@@ -109,6 +118,7 @@ __all__ = [
     "cfg_eps",
     "conv2d_same",
     "cosine_betas",
+    "ddim_noise_split",
     "ddim_prev",
     "ddim_sigma",
     "ddim_step",
@@ -131,6 +141,7 @@ __all__ = [
     "forward_step",
     "gaussian_kl_standard_normal",
     "group_norm",
+    "implied_beta",
     "inpaint_step",
     "karras_timesteps",
     "kl_single_sample_estimate",
@@ -138,6 +149,7 @@ __all__ = [
     "linear",
     "linear_beta",
     "linear_betas",
+    "log_snr_step",
     "noised_sample_from_eps",
     "normal_kl",
     "plms_eps",

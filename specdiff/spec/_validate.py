@@ -18,6 +18,19 @@ def require_int_at_least(name: str, value: int, minimum: int) -> int:
     return int(value)
 
 
+def require_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """One of a fixed list of names (a spacing, a variance, a prediction type, …).
+
+    Such arguments are annotated with a ``Literal`` for type checkers only (``if TYPE_CHECKING``)
+    and as ``str`` at run time, so beartype lets any string through to this check: a name
+    outside the list is the same ValueError with run-time type checks on or off.
+    """
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    return value
+
+
 def require_real_in(
     name: str,
     value: float,
@@ -60,6 +73,29 @@ def require_values_in(
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         first = values[outside].flat[0]
         raise ValueError(f"{name} must be in {interval} everywhere, got {first!r}")
+
+
+def require_alpha_bar_table(alpha_bars: Any) -> None:
+    """A schedule's ᾱ table: every ᾱ_t in (0, 1), except ᾱ_{T−1}, which may also be 0 (zero
+    terminal SNR, SCHED-8: the one ᾱ = 0 a schedule can have)."""
+    require_finite("alpha_bars", alpha_bars)
+    values = np.asarray(alpha_bars, dtype=np.float64).reshape(-1)
+    is_last = np.arange(values.size) == values.size - 1
+    outside = (values >= 1.0) | (values < 0.0) | ((values == 0.0) & ~is_last)
+    if bool(np.any(outside)):
+        index = int(np.argmax(outside))
+        raise ValueError(
+            "alpha_bars must be in (0, 1) everywhere, except alpha_bars[T-1], which may be 0 "
+            f"(zero terminal SNR), got {values[index]!r} at t = {index}"
+        )
+
+
+def require_example_size(name: str, shape: tuple[int, ...]) -> None:
+    """Every example of a (batch, …) array has at least one element (a per-example mean over
+    none would be a silent NaN); an empty batch is allowed."""
+    if math.prod(shape[1:]) == 0:
+        raise ValueError(f"{name} must have at least one element per example, got shape "
+                         f"{tuple(shape)}")
 
 
 def require_timesteps(name: str, t: Any, num_timesteps: int) -> None:

@@ -19,16 +19,29 @@ PPM_MAX_VALUE = 255
 
 @typechecked
 def quantize_uint8(x: Float[np.ndarray, "*shape"]) -> UInt8[np.ndarray, "*shape"]:
-    """IMG-1: v = ⌊(clip(x, −1, 1) + 1)·127.5 + 0.5⌋ ∈ {0, …, 255}; non-finite x is rejected."""
+    """IMG-1: v = ⌊(clip(x, −1, 1) + 1)·127.5 + 0.5⌋ = 128 + ⌊127.5·clip(x, −1, 1)⌋ ∈ {0, …, 255}
+    in exact arithmetic (the nearest grid value v/127.5 − 1, the one tie x = 0 going up to 128);
+    non-finite x is rejected."""
     require_finite("x", x)
-    scaled = (np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) + 1.0) * 127.5
-    return np.floor(scaled + 0.5).astype(np.uint8)
+    clipped = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    # 127.5·x needs 61 significant bits: in float64 it rounds, onto k + ½ or across an integer,
+    # next to the midpoints between grid values, and the floor is then one off. Exactly: x =
+    # m·2^(e−53) with m an integer of at most 53 bits (frexp), so ⌊127.5·x⌋ = ⌊255·m/2^(54−e)⌋,
+    # an arithmetic (flooring) shift of an int64. |x| ≤ 1 makes e ≤ 1, a shift ≥ 53; |255·m| < 2^61
+    # shifts to 0 or −1 alike by 62 or more, so larger shifts (tiny x) are capped there.
+    fraction, exponent = np.frexp(clipped)
+    mantissa = (fraction * 2.0**53).astype(np.int64)
+    shift = np.minimum(54 - exponent.astype(np.int64), 62)
+    return np.asarray(128 + ((255 * mantissa) >> shift), dtype=np.uint8)
 
 
 @typechecked
 def encode_ppm(x: Float[np.ndarray, "batch channel height width"]) -> str:
     """IMG-2: "P3\\n{W} {H}\\n255\\n", then one line per row of "R G B" triples (row-major)."""
     require_ndim("x", x, 4, "batch channel height width")
+    if x.shape[0] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError("x must hold at least one image of at least 1x1 pixels (batch, height, "
+                         f"width >= 1), got shape {tuple(x.shape)}")
     channels = x.shape[1]
     if channels not in (1, 3):
         raise ValueError(f"x must have 1 (grey) or 3 (RGB) channels, got {channels}")

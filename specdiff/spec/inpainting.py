@@ -24,7 +24,7 @@ from specdiff.spec._validate import (
     require_values_in,
 )
 from specdiff.spec.forward import noised_sample_from_eps
-from specdiff.spec.reverse import Variance, ddpm_prev
+from specdiff.spec.reverse import Variance, ddpm_prev, implied_beta
 
 
 @typechecked
@@ -65,7 +65,7 @@ def forward_step(
     require_finite("x_prev", x_prev)
     require_finite("noise", noise)
     alpha_bar_prev = 1.0 if t == 0 else float(alpha_bars[t - 1])
-    beta = 1.0 - float(alpha_bars[t]) / alpha_bar_prev
+    beta = implied_beta(alpha_bar_prev, float(alpha_bars[t]))
     return np.asarray(np.sqrt(1.0 - beta) * x_prev + np.sqrt(beta) * noise, dtype=np.float64)
 
 

@@ -5,26 +5,31 @@ With x_t = √ᾱ·x0 + √(1 − ᾱ)·ε (FWD-1) and v = √ᾱ·ε − √(1 
 `predict_eps`); this module adds v and the dispatch a sampler uses on a model's output.
 """
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from jaxtyping import Float, Float64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._batch import per_batch
-from specdiff.spec._validate import require_batch_size, require_finite, require_values_in
+from specdiff.spec._validate import (
+    require_batch_size,
+    require_choice,
+    require_finite,
+    require_values_in,
+)
 from specdiff.spec.forward import predict_eps, predict_x0
 
 # The names diffusers uses for the same three targets, so configs carry over unchanged.
-PredictionType = Literal["epsilon", "sample", "v_prediction"]
-PREDICTION_TYPES: tuple[PredictionType, ...] = ("epsilon", "sample", "v_prediction")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+if TYPE_CHECKING:
+    PredictionType = Literal["epsilon", "sample", "v_prediction"]
+else:
+    PredictionType = str  # checked by require_choice, with run-time type checks on or off
 
 
 def require_prediction_type(prediction_type: str) -> None:
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(
-            f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
-        )
+    require_choice("prediction_type", prediction_type, PREDICTION_TYPES)
 
 
 def _coefficients(alpha_bar: float | np.ndarray, like: np.ndarray) -> tuple[np.ndarray,

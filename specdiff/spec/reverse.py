@@ -1,6 +1,7 @@
 """Reverse (denoising) steps: DDIM and the DDPM posterior (specs/reverse.md)."""
 
-from typing import Literal
+import math
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from jaxtyping import Float, Float64, Int
@@ -8,16 +9,21 @@ from jaxtyping import Float, Float64, Int
 from specdiff._typecheck import typechecked
 from specdiff.spec._batch import per_batch
 from specdiff.spec._validate import (
+    require_alpha_bar_table,
     require_batch_size,
+    require_choice,
     require_finite,
     require_ndim,
     require_real_in,
     require_timesteps,
-    require_values_in,
 )
 from specdiff.spec.forward import predict_x0
 
-Variance = Literal["fixed_small", "fixed_large"]
+VARIANCES = ("fixed_small", "fixed_large")
+if TYPE_CHECKING:
+    Variance = Literal["fixed_small", "fixed_large"]
+else:
+    Variance = str  # checked by require_choice, with run-time type checks on or off
 
 
 def _check_ddim_pair(alpha_bar_prev: float, alpha_bar: float) -> None:
@@ -47,16 +53,29 @@ def ddim_prev(
     )
 
 
+def ddim_noise_split(alpha_bar_prev: float, alpha_bar: float, eta: float) -> tuple[float, float]:
+    """REV-5: (σ, √(1 − ᾱ_prev − σ²)) of a DDIM step, for 0 ≤ ᾱ ≤ ᾱ_prev ≤ 1, ᾱ < 1, η ∈ [0, 1]
+    (arguments already validated). With s = (1 − ᾱ_prev)/(1 − ᾱ), r = ᾱ/ᾱ_prev and
+    g = 1 − r = (ᾱ_prev − ᾱ)/ᾱ_prev: σ² = η²·s·g and 1 − ᾱ_prev − σ² = s·(r·(1 − ᾱ_prev) +
+    (1 − η²)·g), sums of non-negative terms. The differences as written cancel: for neighbouring
+    ᾱ, 1 − ᾱ/ᾱ_prev keeps no digit, and at ᾱ = 0, η = 1 the direction √(1 − ᾱ_prev − σ²) is
+    √(rounding) ≈ 1e-8 instead of 0. At ᾱ = 0 this is SOLV-1's limit σ = η·√(1 − ᾱ_prev)."""
+    share = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+    ratio, gap = (alpha_bar / alpha_bar_prev, (alpha_bar_prev - alpha_bar) / alpha_bar_prev
+                  ) if alpha_bar_prev > 0.0 else (0.0, 1.0)
+    sigma = eta * math.sqrt(share * gap)
+    if sigma == 0.0:
+        return 0.0, math.sqrt(1.0 - alpha_bar_prev)
+    kept = ratio * (1.0 - alpha_bar_prev) + (1.0 - eta) * (1.0 + eta) * gap
+    return sigma, math.sqrt(share * kept)
+
+
 @typechecked
 def ddim_sigma(alpha_bar_prev: float, alpha_bar: float, eta: float) -> float:
     """REV-5: σ = η·√((1 − ᾱ_prev)/(1 − ᾱ))·√(1 − ᾱ/ᾱ_prev), for 0 < ᾱ ≤ ᾱ_prev ≤ 1, η ∈ [0, 1]."""
     _check_ddim_pair(alpha_bar_prev, alpha_bar)
     require_real_in("eta", eta, 0.0, 1.0)
-    return float(
-        eta
-        * np.sqrt((1.0 - alpha_bar_prev) / (1.0 - alpha_bar))
-        * np.sqrt(1.0 - alpha_bar / alpha_bar_prev)
-    )
+    return ddim_noise_split(alpha_bar_prev, alpha_bar, eta)[0]
 
 
 @typechecked
@@ -73,18 +92,18 @@ def ddim_step(
 
     σ = ddim_sigma(ᾱ_prev, ᾱ, η); ``z`` (standard normal noise) may be None only when σ = 0.
     """
-    sigma = ddim_sigma(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     x0_hat = predict_x0(alpha_bar, x_t, eps_hat)
     if clip:
         x0_hat = np.clip(x0_hat, -1.0, 1.0)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
-def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: np.ndarray, eps_hat: np.ndarray,
-                z: np.ndarray | None, eta: float) -> np.ndarray:
-    """REV-5's update once σ is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's)."""
-    # 1 − ᾱ_prev − σ² ≥ 0 exactly for η ≤ 1; the max only absorbs rounding.
-    direction = np.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+def ddim_update(alpha_bar_prev: float, alpha_bar: float, eta: float, x0_hat: np.ndarray,
+                eps_hat: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+    """REV-5's update once x̂0 is known: √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z (also SOLV-1's),
+    with (σ, √(1 − ᾱ_prev − σ²)) = ddim_noise_split(ᾱ_prev, ᾱ, η)."""
+    sigma, direction = ddim_noise_split(alpha_bar_prev, alpha_bar, eta)
     x_prev = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat
     if sigma > 0.0:
         if z is None:
@@ -97,15 +116,24 @@ def ddim_update(alpha_bar_prev: float, sigma: float, x0_hat: np.ndarray, eps_hat
 def _posterior_terms(
     alpha_bars: np.ndarray, t: int | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ᾱ_t, ᾱ_{t−1} with ᾱ_{−1} = 1, β_t = 1 − ᾱ_t/ᾱ_{t−1}) at the given timestep(s)."""
+    """(ᾱ_t, ᾱ_{t−1} with ᾱ_{−1} = 1, β_t = 1 − ᾱ_t/ᾱ_{t−1}) at the given timestep(s); ᾱ_{T−1}
+    may be 0 (zero terminal SNR: β_{T−1} = 1, and every coefficient of REV-7 stays finite).
+    β_t is computed as (ᾱ_{t−1} − ᾱ_t)/ᾱ_{t−1} (implied_beta)."""
     require_ndim("alpha_bars", alpha_bars, 1, "T")
-    require_values_in("alpha_bars", alpha_bars, 0.0, 1.0, low_open=True, high_open=True)
+    require_alpha_bar_table(alpha_bars)
     require_timesteps("t", t, alpha_bars.shape[0])
     alpha_bars = np.asarray(alpha_bars, dtype=np.float64)
     with_start = np.concatenate([[1.0], alpha_bars])
     alpha_bar = alpha_bars[t]
     alpha_bar_prev = with_start[t]
-    return alpha_bar, alpha_bar_prev, 1.0 - alpha_bar / alpha_bar_prev
+    return alpha_bar, alpha_bar_prev, implied_beta(alpha_bar_prev, alpha_bar)
+
+
+def implied_beta(alpha_bar_prev: Any, alpha_bar: Any) -> Any:
+    """REV-7: β_t = 1 − ᾱ_t/ᾱ_{t−1} as (ᾱ_{t−1} − ᾱ_t)/ᾱ_{t−1}: the difference of two close ᾱ is
+    exact in floating point, while 1 − (a rounded ratio near 1) keeps only ~u/β_t of relative
+    precision (1e-12 for the DDPM schedule's β_0 = 10⁻⁴). Arrays, tensors or floats."""
+    return (alpha_bar_prev - alpha_bar) / alpha_bar_prev
 
 
 @typechecked
@@ -142,7 +170,7 @@ def _clipped_log_variance(alpha_bars: np.ndarray, t: int | np.ndarray, variance:
                           ) -> np.ndarray:
     # β̃_0 = 0, so DDPM clips the log at t = 0 to log β̃_1 (log β_0 when T = 1).
     if alpha_bars.shape[0] > 1:
-        beta_1 = 1.0 - alpha_bars[1] / alpha_bars[0]
+        beta_1 = implied_beta(alpha_bars[0], alpha_bars[1])
         floor = beta_1 * (1.0 - alpha_bars[0]) / (1.0 - alpha_bars[1])
     else:
         floor = 1.0 - alpha_bars[0]
@@ -161,8 +189,7 @@ def ddpm_prev(
 ) -> Float64[np.ndarray, "batch *shape"]:
     """REV-9: x_{t−1} = μ̃(x̂0, x_t) + 1[t > 0]·σ_t·z, x̂0 = predict_x0(ᾱ_t, x_t, ε̂) (clipped to
     [−1, 1] if clip), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large")."""
-    if variance not in ("fixed_small", "fixed_large"):
-        raise ValueError(f"variance must be 'fixed_small' or 'fixed_large', got {variance!r}")
+    require_choice("variance", variance, VARIANCES)
     alpha_bar, _, beta = _posterior_terms(alpha_bars, t)
     require_batch_size("t", t, x_t.shape[0])
     require_finite("z", z)

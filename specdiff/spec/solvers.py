@@ -5,14 +5,16 @@ Multistep solvers reuse earlier model outputs; here that history is an explicit 
 previous ε̂ or x̂0, newest last), never state kept between calls.
 """
 
+import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from jaxtyping import Float, Float64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import require_finite, require_real_in
-from specdiff.spec.reverse import ddim_sigma, ddim_step, ddim_update
+from specdiff.spec.reverse import ddim_noise_split, ddim_step, ddim_update
 
 # Adams–Bashforth weights of the last 1, 2, 3, 4 ε̂ (oldest first), as in Liu et al. 2022, eq. 12.
 PLMS_WEIGHTS: dict[int, tuple[float, ...]] = {
@@ -29,9 +31,7 @@ def ddim_sigma_extended(alpha_bar_prev: float, alpha_bar: float, eta: float) -> 
     require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
     require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0)
     require_real_in("eta", eta, 0.0, 1.0)
-    if alpha_bar > 0.0:
-        return ddim_sigma(alpha_bar_prev, alpha_bar, eta)
-    return eta * float(np.sqrt(1.0 - alpha_bar_prev))
+    return ddim_noise_split(alpha_bar_prev, alpha_bar, eta)[0]
 
 
 @typechecked
@@ -45,10 +45,10 @@ def ddim_step_from_prediction(
 ) -> Float64[np.ndarray, "batch *shape"]:
     """SOLV-1: x_prev = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z, σ = ddim_sigma_extended
     (REV-5's σ, and η·√(1 − ᾱ_prev) at ᾱ = 0); ``z`` may be None only when σ = 0."""
-    sigma = ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)
+    ddim_sigma_extended(alpha_bar_prev, alpha_bar, eta)  # validates the step's scalars
     require_finite("x0_hat", x0_hat)
     require_finite("eps_hat", eps_hat)
-    return ddim_update(alpha_bar_prev, sigma, x0_hat, eps_hat, z, eta)
+    return ddim_update(alpha_bar_prev, alpha_bar, eta, x0_hat, eps_hat, z)
 
 
 @typechecked
@@ -78,9 +78,50 @@ def pndm_step(
     return ddim_step(alpha_bar_prev, alpha_bar, x_t, plms_eps(eps_history), 0.0, None, False)
 
 
-def _log_snr_root(alpha_bar: float) -> float:
-    """λ = log(α/σ) = ½·log(ᾱ/(1 − ᾱ)), the half log-SNR DPM-Solver steps in."""
-    return 0.5 * float(np.log(alpha_bar / (1.0 - alpha_bar)))
+def log_snr_step(alpha_bar_from: float, alpha_bar_to: float) -> float:
+    """SOLV-4: λ(ᾱ_to) − λ(ᾱ_from), λ = ½·log(ᾱ/(1 − ᾱ)), for 0 < ᾱ_from < ᾱ_to < 1, as
+    ½·(log(ᾱ_to/ᾱ_from) + log1p(d/(1 − ᾱ_to))), d = ᾱ_to − ᾱ_from: two positive terms, so the
+    step keeps its relative precision and is > 0 even where the two λ round to one float."""
+    gap = alpha_bar_to - alpha_bar_from
+    if alpha_bar_to > 2.0 * alpha_bar_from:
+        # log(b/a) could overflow for a subnormal a; the difference of logs cannot cancel here.
+        signal = math.log(alpha_bar_to) - math.log(alpha_bar_from)
+    else:
+        signal = math.log1p(gap / alpha_bar_from)
+    return 0.5 * (signal + math.log1p(gap / (1.0 - alpha_bar_to)))
+
+
+class DpmSolverPPCoefficients(NamedTuple):
+    """SOLV-4's scalars: x_prev = decay_ratio·x_t + growth·(x̂0 + ½·weight·(x̂0 − x̂0_last))."""
+
+    decay_ratio: float  # σ_prev/σ
+    growth: float  # α_prev·(1 − e^{−h})
+    weight: float  # h/h_last (0 for a first-order step)
+
+
+def dpm_solver_pp_coefficients(alpha_bar_prev: float, alpha_bar: float,
+                               alpha_bar_last: float | None) -> DpmSolverPPCoefficients:
+    """SOLV-4: (σ_prev/σ, α_prev·(1 − e^{−h}), h/h_last) of one DPM-Solver++ step, validated;
+    ``alpha_bar_last`` None for first order. Shared by the spec and the torch mirror."""
+    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
+    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0, low_open=True)
+    weight = 0.0
+    if alpha_bar_last is not None:
+        # 2M needs finite log-SNR steps on both sides: h_last > 0 and h < ∞.
+        require_real_in("previous alpha_bar", alpha_bar_last, 0.0, alpha_bar, low_open=True,
+                        high_open=True)
+        require_real_in("alpha_bar_prev (with previous)", alpha_bar_prev, alpha_bar, 1.0,
+                        low_open=True, high_open=True)
+        weight = (log_snr_step(alpha_bar, alpha_bar_prev)
+                  / log_snr_step(alpha_bar_last, alpha_bar))
+    # h = ∞ when the step starts at ᾱ = 0 or lands on ᾱ_prev = 1; then 1 − e^{−h} = 1.
+    finite = alpha_bar > 0.0 and alpha_bar_prev < 1.0
+    h = log_snr_step(alpha_bar, alpha_bar_prev) if finite else math.inf
+    return DpmSolverPPCoefficients(
+        decay_ratio=math.sqrt((1.0 - alpha_bar_prev) / (1.0 - alpha_bar)),
+        growth=math.sqrt(alpha_bar_prev) * -math.expm1(-h),  # no 1 − e^{−h} cancellation
+        weight=weight,
+    )
 
 
 @typechecked
@@ -92,28 +133,17 @@ def dpm_solver_pp_step(
     previous: tuple[float, Float[np.ndarray, "batch *shape"]] | None,
 ) -> Float64[np.ndarray, "batch *shape"]:
     """SOLV-4: x_prev = (σ_prev/σ)·x_t + α_prev·(1 − e^{−h})·(D0 + D1/2), α = √ᾱ, σ = √(1 − ᾱ),
-    e^{−h} = σ_prev·α/(α_prev·σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
-    (ᾱ_last, x̂0_last), h_last = λ − λ_last, λ = log(α/σ)) or D1 = 0 for first order (None)."""
-    require_real_in("alpha_bar", alpha_bar, 0.0, 1.0, high_open=True)
-    require_real_in("alpha_bar_prev", alpha_bar_prev, alpha_bar, 1.0, low_open=True)
+    h = λ_prev − λ, λ = log(α/σ), D0 = x̂0, and D1 = (x̂0 − x̂0_last)·h/h_last for 2M (previous =
+    (ᾱ_last, x̂0_last), h_last = λ − λ_last) or D1 = 0 for first order (None)."""
+    coefficients = dpm_solver_pp_coefficients(alpha_bar_prev, alpha_bar,
+                                              None if previous is None else previous[0])
     require_finite("x_t", x_t)
     require_finite("x0_hat", x0_hat)
-    alpha, sigma = np.sqrt(alpha_bar), np.sqrt(1.0 - alpha_bar)
-    alpha_prev, sigma_prev = np.sqrt(alpha_bar_prev), np.sqrt(1.0 - alpha_bar_prev)
-    decay = sigma_prev * alpha / (alpha_prev * sigma)  # e^{−h}, finite at ᾱ = 0 and ᾱ_prev = 1
     data_term = np.asarray(x0_hat, dtype=np.float64)
     if previous is not None:
-        alpha_bar_last, x0_last = previous
-        # 2M needs finite log-SNR steps on both sides: h_last > 0 and h < ∞.
-        require_real_in("previous alpha_bar", alpha_bar_last, 0.0, alpha_bar, low_open=True,
-                        high_open=True)
-        require_real_in("alpha_bar_prev (with previous)", alpha_bar_prev, alpha_bar, 1.0,
-                        low_open=True, high_open=True)
-        require_finite("previous x0_hat", x0_last)
-        lam, lam_prev = _log_snr_root(alpha_bar), _log_snr_root(alpha_bar_prev)
-        ratio = (lam_prev - lam) / (lam - _log_snr_root(alpha_bar_last))  # h/h_last = 1/r
-        data_term = data_term + 0.5 * ratio * (x0_hat - x0_last)
-    x_prev = (sigma_prev / sigma) * x_t + alpha_prev * (1.0 - decay) * data_term
+        require_finite("previous x0_hat", previous[1])
+        data_term = data_term + 0.5 * coefficients.weight * (x0_hat - previous[1])
+    x_prev = coefficients.decay_ratio * x_t + coefficients.growth * data_term
     return np.asarray(x_prev, dtype=np.float64)
 
 

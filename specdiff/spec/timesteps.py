@@ -1,19 +1,24 @@
 """Which timesteps a shortened (DDIM-style) sampler visits (specs/timesteps.md)."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from jaxtyping import Float, Int64
 
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import (
+    require_choice,
     require_int_at_least,
     require_ndim,
     require_real_in,
     require_values_in,
 )
 
-Spacing = Literal["leading", "trailing", "linspace"]
+SPACINGS = ("leading", "trailing", "linspace")
+if TYPE_CHECKING:
+    Spacing = Literal["leading", "trailing", "linspace"]
+else:
+    Spacing = str  # checked by require_choice, with run-time type checks on or off
 
 
 def _round_half_up(numerator: np.ndarray, denominator: int) -> np.ndarray:
@@ -30,6 +35,7 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
     """
     require_int_at_least("T", T, 1)
     require_int_at_least("num_steps", num_steps, 1)
+    require_choice("spacing", spacing, SPACINGS)
     if num_steps > T:
         raise ValueError(f"num_steps must be in (0, T] = (0, {T}], got {num_steps}")
     index = np.arange(num_steps, dtype=np.int64)
@@ -37,12 +43,8 @@ def ddim_timesteps(T: int, num_steps: int, spacing: Spacing = "leading") -> Int6
         ascending = index * (T // num_steps)
     elif spacing == "trailing":
         ascending = (_round_half_up(T * (index + 1), num_steps) - 1)
-    elif spacing == "linspace":
+    else:  # linspace
         ascending = index * 0 if num_steps == 1 else _round_half_up(index * (T - 1), num_steps - 1)
-    else:
-        raise ValueError(
-            f"spacing must be one of 'leading', 'trailing', 'linspace', got {spacing!r}"
-        )
     descending: np.ndarray = np.ascontiguousarray(ascending[::-1], dtype=np.int64)
     return descending
 
@@ -62,9 +64,18 @@ def karras_timesteps(
     if num_steps > T:
         raise ValueError(f"num_steps must be in [2, T] = [2, {T}], got {num_steps}")
     require_real_in("rho", rho, 0.0, 1e3, low_open=True)
-    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
-    if not np.all(np.diff(log_sigmas) > 0.0):
+    if not np.all(np.diff(alpha_bars) < 0.0):
         raise ValueError("alpha_bars must be strictly decreasing for Karras timesteps")
+    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
+    flat = np.diff(log_sigmas) <= 0.0
+    if bool(np.any(flat)):
+        # Neighbouring ᾱ (e.g. 1e-4 and the next float) whose log σ round to one float leave
+        # the σ → t interpolation without a unique answer.
+        t = int(np.argmax(flat))
+        raise ValueError(
+            f"alpha_bars must give log sigma = ½·log((1 − ᾱ)/ᾱ) strictly increasing in float64 "
+            f"for Karras timesteps; ᾱ at t = {t} and t = {t + 1} are too close to tell apart"
+        )
     ramp = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
     low, high = np.exp(log_sigmas[0]) ** (1.0 / rho), np.exp(log_sigmas[-1]) ** (1.0 / rho)
     sigmas = (high + ramp * (low - high)) ** rho

@@ -31,6 +31,7 @@ from specdiff.testing.conformance import (
     check_conformance,
     conformance_tests,
 )
+from specdiff.testing.converted_models import ConvertedPrediction
 from specdiff.testing.exact_law import (
     GaussianPredictor,
     ddim_reference,
@@ -55,6 +56,7 @@ from specdiff.testing.strategies import (
     betas_values,
     eps_batches,
     image_batches,
+    increasing_alpha_bar_triples,
     linear_schedules,
     nchw_shapes,
     num_timesteps,
@@ -71,6 +73,7 @@ __all__ = [
     "POLICY",
     "AffineStep",
     "ConformanceReport",
+    "ConvertedPrediction",
     "CorrelatedGaussianOracle",
     "GaussianMixtureOracle",
     "GaussianOracle",
@@ -109,6 +112,7 @@ __all__ = [
     "eps_batches",
     "exact_moments",
     "image_batches",
+    "increasing_alpha_bar_triples",
     "linear_schedules",
     "nchw_shapes",
     "noising_cases",

@@ -8,6 +8,7 @@ tests use the same ones. Every strategy covers its domain's edges (T = 1, β at 
 from typing import NamedTuple
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -89,6 +90,32 @@ def alpha_bar_pairs(draw: st.DrawFn, low: float = ALPHA_BAR_MIN) -> tuple[float,
         )
     )
     return alpha_bar_prev, alpha_bar
+
+
+def _floats_above(value: float, steps: int) -> float:
+    """The float ``steps`` representable numbers above the positive float ``value`` (negative
+    ``steps``: below); positive floats are ordered like their bit patterns."""
+    bits = np.array(value, dtype=np.float64).view(np.int64) + steps
+    return float(bits.view(np.float64))
+
+
+@st.composite
+def increasing_alpha_bar_triples(draw: st.DrawFn, low: float = ALPHA_BAR_MIN
+                                 ) -> tuple[float, float, float]:
+    """(ᾱ_last, ᾱ, ᾱ_prev) with low ≤ ᾱ_last < ᾱ < ᾱ_prev < 1: a multistep solver's history
+    point, current point and landing. Neighbours are often a few ulps apart (up to 2^20), where
+    differences of their log-SNRs cancel, as well as anywhere in the interval."""
+    alpha_bar = draw(alpha_bar_values(low, 1.0 - 1e-6))
+
+    def neighbour(direction: int, bound: float) -> float:
+        if draw(st.booleans()):
+            return _floats_above(alpha_bar, direction * draw(st.integers(1, 2**20)))
+        return draw(st.floats(min(alpha_bar, bound), max(alpha_bar, bound), exclude_min=True,
+                              exclude_max=True))
+
+    alpha_bar_last, alpha_bar_prev = neighbour(-1, low / 2.0), neighbour(1, 1.0)
+    assume(0.0 < alpha_bar_last < alpha_bar < alpha_bar_prev < 1.0)
+    return alpha_bar_last, alpha_bar, alpha_bar_prev
 
 
 def timesteps(T: int) -> st.SearchStrategy[int]:

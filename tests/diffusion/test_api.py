@@ -1,5 +1,7 @@
 """Diffusion: noising (FWD-1), the loss and its draws (SAMP-8), generation (SAMP-2, SAMP-9)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,15 @@ from torch import nn
 import specdiff
 from specdiff import spec
 from specdiff.diffusion import Diffusion, NoiseSchedule, sample_ddim
-from specdiff.testing import assert_close_to_spec, batched_timesteps, eps_batches, image_batches
+from specdiff.diffusion.guidance import GuidedModel
+from specdiff.nn import EpsConvNet, EpsConvNetConfig
+from specdiff.testing import (
+    GaussianOracle,
+    assert_close_to_spec,
+    batched_timesteps,
+    eps_batches,
+    image_batches,
+)
 
 STANDARD_ERRORS = 6.0  # statistical laws: k = 6 (specs/README.md)
 
@@ -128,3 +138,37 @@ def test_generate_rejects_steps_for_ddpm_and_unknown_samplers() -> None:
         diffusion.generate((1, 1, 2, 2), steps=21)
     with pytest.raises(ValueError, match="sampler must be"):
         diffusion.generate((1, 1, 2, 2), sampler="euler")  # type: ignore[arg-type]
+
+
+@pytest.mark.spec("FWD-6", "SAMP-8")
+@pytest.mark.parametrize("checks", [True, False], ids=["checks-on", "checks-off"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_images_are_refused_by_name(bad: float, checks: bool) -> None:
+    diffusion = make_diffusion()
+    good = torch.zeros(2, 1, 2, 2)
+    broken = good.clone()
+    broken[1, 0, 1, 0] = bad
+    t = torch.tensor([0, 5])
+    with specdiff.typecheck(checks):
+        for name, call in (
+            ("x0", lambda: diffusion.add_noise(broken, t, generator=None)),
+            ("x0", lambda: diffusion.compute_loss(broken)),
+            ("eps", lambda: diffusion.compute_loss(good, t=t, eps=broken)),
+            ("x_t", lambda: diffusion.predict_noise(broken, t)),
+            ("x_t", lambda: diffusion(broken, t)),
+        ):
+            with pytest.raises(ValueError, match=rf"^{name} must be finite everywhere, got 1 "):
+                call()
+        with pytest.raises(ValueError, match=r"^x0 must hold at least one element"):
+            diffusion.compute_loss(torch.zeros(0, 1, 2, 2))  # a mean over nothing: not NaN
+
+
+@pytest.mark.spec("SAMP-10")
+def test_a_network_built_for_another_number_of_timesteps_is_refused() -> None:
+    net = EpsConvNet(EpsConvNetConfig(data_channels=1, hidden_channels=4, num_timesteps=100))
+    schedule = NoiseSchedule.linear(10)
+    guided = GuidedModel(net, torch.zeros(2, dtype=torch.int64), 2.0, 0)
+    for model in (net, guided, GaussianOracle(NoiseSchedule.linear(100), 0.0, 1.0)):
+        with pytest.raises(ValueError, match=r"num_timesteps = 100\b.*\bT = 10\b"):
+            Diffusion(model, schedule)
+    assert Diffusion(net, NoiseSchedule.linear(100)).num_timesteps == 100

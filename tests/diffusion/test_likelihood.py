@@ -9,6 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from torch import nn
 
 from specdiff import spec
 from specdiff.diffusion import (
@@ -22,6 +23,7 @@ from specdiff.diffusion import (
 )
 from specdiff.spec.likelihood import _standard_normal_cdf
 from specdiff.testing import (
+    ConvertedPrediction,
     GaussianOracle,
     alpha_bar_arrays,
     as_tensor,
@@ -32,6 +34,7 @@ from specdiff.testing import (
     nchw_shapes,
     timesteps,
     to_spec_array,
+    twin_eps_models,
 )
 
 GRID = np.arange(256) / 127.5 - 1.0
@@ -66,13 +69,36 @@ def test_discretized_gaussian_log_likelihood_equals_spec(
     actual = discretized_gaussian_log_likelihood(x, means, log_scales)
     expected = spec.discretized_gaussian_log_likelihood(to_spec_array(x), to_spec_array(means),
                                                         to_spec_array(log_scales))
-    # log(Φ_hi − Φ_lo) amplifies the Φ terms' rounding by (larger term)/(difference): with the
-    # upper-tail form for bins above the mean, the larger term is Φ(−lo) there and Φ(hi) below.
-    inverse_scale = np.exp(-to_spec_array(log_scales))
-    low = inverse_scale * (to_spec_array(x) - to_spec_array(means) - 1 / 255)
-    high = inverse_scale * (to_spec_array(x) - to_spec_array(means) + 1 / 255)
+    assert_close_to_spec(actual, expected, "elementwise",
+                         scale=decoder_scale(to_spec_array(x), to_spec_array(means),
+                                             to_spec_array(log_scales), expected))
+
+
+def decoder_scale(x: np.ndarray, means: np.ndarray, log_scales: np.ndarray | float,
+                  log_p: np.ndarray) -> np.ndarray:
+    """log(Φ_hi − Φ_lo) amplifies the Φ terms' rounding by (larger term)/(difference): with the
+    upper-tail form for bins above the mean, the larger term is Φ(−lo) there and Φ(hi) below."""
+    inverse_scale = np.exp(-np.asarray(log_scales))
+    low = inverse_scale * (x - means - 1 / 255)
+    high = inverse_scale * (x - means + 1 / 255)
     larger = np.where(low > 0, _standard_normal_cdf(-low), _standard_normal_cdf(high))
-    assert_close_to_spec(actual, expected, "elementwise", scale=1.0 + larger / np.exp(expected))
+    return np.asarray(1.0 + larger / np.exp(log_p))
+
+
+@pytest.mark.spec("LIK-11")
+@given(values=st.lists(st.floats(-5.0, 5.0), min_size=4, max_size=4),
+       log_scale=st.floats(-8.0, 3.0), mean=st.floats(-2.0, 2.0))
+def test_float_arguments_are_not_rounded_through_float32(values: list[float], log_scale: float,
+                                                         mean: float, device: str) -> None:
+    m1, lv1, m2, lv2 = values
+    assert_close_to_spec(normal_kl(m1, lv1, m2, lv2), spec.normal_kl(m1, lv1, m2, lv2),
+                         "elementwise", dtype="float64")
+    means = np.full(256, mean)
+    actual = discretized_gaussian_log_likelihood(torch.from_numpy(GRID).to(device),
+                                                 torch.from_numpy(means).to(device), log_scale)
+    expected = spec.discretized_gaussian_log_likelihood(GRID, means, log_scale)
+    assert_close_to_spec(actual, expected, "elementwise",
+                         scale=decoder_scale(GRID, means, log_scale, expected))
 
 
 @pytest.mark.spec("LIK-4")
@@ -160,8 +186,9 @@ def replayed_bound(diffusion: Diffusion, x0: torch.Tensor, seed: int) -> np.ndar
         eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
         x_t = spec.noised_sample_from_eps(bars, to_spec_array(x0), to_spec_array(eps), t)[0]
         steps = torch.full((x0.shape[0],), t)
-        eps_hat = diffusion(torch.from_numpy(x_t).to(x0.dtype), steps)
-        total = total + spec.vlb_term(bars, t, to_spec_array(x0), x_t, to_spec_array(eps_hat), True)
+        output = diffusion(torch.from_numpy(x_t).to(x0.dtype), steps)
+        total = total + spec.vlb_term(bars, t, to_spec_array(x0), x_t, to_spec_array(output), True,
+                                      prediction_type=diffusion.prediction_type)
     return total
 
 
@@ -190,6 +217,79 @@ def test_stratified_estimate_is_unbiased() -> None:
     # Independent draws on the same x0: the difference of means has variance (s_f² + s_e²)/n.
     standard_error = math.sqrt((float(full.var()) + float(estimate.var())) / n)
     assert abs(float(full.mean() - estimate.mean())) <= 6.0 * standard_error
+
+
+class TanhNet(nn.Module):
+    """A fixed nonlinear network of (x_t, t) (twin_eps_models' torch function), read as a v-model
+    below; float64 in, float64 out."""
+
+    def __init__(self, T: int) -> None:
+        super().__init__()
+        self.function = twin_eps_models(T, amplitude=0.7)[0]
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.function(x_t, t)
+
+
+def one_model_three_ways(schedule: NoiseSchedule) -> dict[str, Diffusion]:
+    """One v-network and the ε- and x0-models it implies (PARAM-2), each as a Diffusion."""
+    v_net = TanhNet(schedule.num_timesteps)
+    kinds = ["v_prediction", "sample"] + ([] if schedule.has_zero_terminal_snr else ["epsilon"])
+    return {kind: Diffusion(ConvertedPrediction(v_net, schedule, "v_prediction", kind),  # type: ignore[arg-type]
+                            schedule, kind) for kind in kinds}  # type: ignore[arg-type]
+
+
+@pytest.mark.spec("LIK-9")
+@pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
+def test_bits_per_dim_is_one_bound_for_every_parameterization(variance: str) -> None:
+    schedule = NoiseSchedule.linear(30, 1e-3, 0.2)
+    x0 = discretized_gaussian_data(0.1, 0.4, 12, seed=4)[0].reshape(3, 1, 2, 2)
+    bounds = {kind: bits_per_dim(diffusion, x0, generator=torch.Generator().manual_seed(5),
+                                 variance=variance)  # type: ignore[arg-type]
+              for kind, diffusion in one_model_three_ways(schedule).items()}
+    # The same draws (one seed) give the same x_t; x̂0 differs only by the rounding of the
+    # conversions (a division by √ᾱ_t for the ε-model): float64 network tolerance.
+    for kind in ("epsilon", "sample"):
+        assert_close_to_spec(bounds[kind], bounds["v_prediction"].numpy(), "network")
+
+
+@pytest.mark.spec("LIK-10", "LIK-7")
+def test_a_zero_terminal_snr_run_is_scored() -> None:
+    betas = spec.linear_betas(12, 1e-3, 0.2)
+    schedule = NoiseSchedule.rescaled_to_zero_terminal_snr(betas)
+    x0 = discretized_gaussian_data(0.0, 0.5, 8, seed=6)[0].reshape(2, 1, 2, 2)
+    models = one_model_three_ways(schedule)
+    bounds = {kind: bits_per_dim(diffusion, x0, generator=torch.Generator().manual_seed(7))
+              for kind, diffusion in models.items()}
+    assert torch.all(torch.isfinite(bounds["v_prediction"]))
+    assert_close_to_spec(bounds["v_prediction"],
+                         replayed_bound(models["v_prediction"], x0, seed=7), "network")
+    assert_close_to_spec(bounds["sample"], bounds["v_prediction"].numpy(), "network")
+
+
+@pytest.mark.spec("LIK-4", "LIK-7", "LIK-8")
+def test_an_empty_batch_has_an_empty_bound_and_an_empty_example_is_refused() -> None:
+    schedule = NoiseSchedule.linear(4)
+    calls: list[torch.Tensor] = []
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(t)
+        return x_t
+
+    diffusion = Diffusion(TanhNet(4), schedule)
+    diffusion.model.forward = model  # type: ignore[method-assign]
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    empty = torch.zeros(0, 1, 2, 2)
+    assert prior_bpd(schedule.alpha_bars, empty).shape == (0,)
+    bound = bits_per_dim(diffusion, empty, generator=generator)
+    assert bound.shape == (0,) and bound.dtype == torch.float64
+    assert not calls and torch.equal(generator.get_state(), state)  # no model call, no draw
+    no_pixels = torch.zeros(2, 1, 0, 2)
+    for call in (lambda: prior_bpd(schedule.alpha_bars, no_pixels),
+                 lambda: bits_per_dim(diffusion, no_pixels, generator=generator)):
+        with pytest.raises(ValueError, match=r"^x0 must have at least one element per example"):
+            call()
 
 
 @pytest.mark.spec("LIK-8")

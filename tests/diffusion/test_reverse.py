@@ -158,5 +158,7 @@ def test_reverse_step_arguments_are_rejected_by_name() -> None:
         ddpm_prev(bars, 3, x, x, x, True, "learned")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"t must be in \[0, T\) = \[0, 10\), got 10"):
         ddpm_prev(bars, torch.tensor([1, 10]), x, x, x, True)
-    with pytest.raises(ValueError, match="alpha_bars must be in"):
-        ddpm_posterior(torch.tensor([0.9, 0.0], dtype=torch.float64), 1, x, x)
+    # Only the last ᾱ may be 0 (zero terminal SNR, REV-7's domain); none may be 1.
+    for table in ([0.0, 0.5], [0.9, 1.0]):
+        with pytest.raises(ValueError, match="alpha_bars must be in"):
+            ddpm_posterior(torch.tensor(table, dtype=torch.float64), 1, x, x)

@@ -3,12 +3,18 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from specdiff.diffusion import solvers as mirror
 from specdiff.spec import solvers
-from specdiff.testing import alpha_bar_pairs, assert_close_to_spec, eps_batches, unbounded_batches
+from specdiff.testing import (
+    alpha_bar_pairs,
+    assert_close_to_spec,
+    eps_batches,
+    increasing_alpha_bar_triples,
+    unbounded_batches,
+)
 
 SHAPE = (2, 1, 2, 2)
 
@@ -49,8 +55,11 @@ def test_pndm_mirror(pair: tuple[float, float], x: np.ndarray, history: list[np.
 
 
 @pytest.mark.spec("SOLV-4")
+@example(x=np.zeros(SHAPE), x0=np.ones(SHAPE), last=np.zeros(SHAPE),
+         bars=[1e-4, 1.0000000000000002e-4, 0.5], second_order=True, zero_start=False)
 @given(x=unbounded_batches(SHAPE), x0=eps_batches(SHAPE), last=eps_batches(SHAPE),
-       bars=st.lists(st.floats(1e-4, 1 - 1e-4), min_size=3, max_size=3, unique=True),
+       bars=st.one_of(st.lists(st.floats(1e-4, 1 - 1e-4), min_size=3, max_size=3, unique=True),
+                      increasing_alpha_bar_triples().map(list)),
        second_order=st.booleans(), zero_start=st.booleans())
 def test_dpm_solver_pp_mirror(x: np.ndarray, x0: np.ndarray, last: np.ndarray,
                               bars: list[float], second_order: bool, zero_start: bool,
@@ -64,9 +73,7 @@ def test_dpm_solver_pp_mirror(x: np.ndarray, x0: np.ndarray, last: np.ndarray,
                                        tensor(x0, device, dtype), torch_previous)
     expected = solvers.dpm_solver_pp_step(alpha_bar_prev, alpha_bar, x, x0, previous)
     # The extrapolation weight h/h_last and σ_prev/σ amplify the inputs' rounding.
-    lam = [0.5 * np.log(a / (1 - a)) for a in (alpha_bar_last, max(alpha_bar, 1e-300),
-                                               alpha_bar_prev)]
-    weight = abs((lam[2] - lam[1]) / (lam[1] - lam[0])) if second_order else 0.0
-    scale = 1.0 + np.abs(x) / np.sqrt(1.0 - alpha_bar) + (1.0 + weight) * (np.abs(x0)
-                                                                          + np.abs(last))
+    ratio, _, weight = solvers.dpm_solver_pp_coefficients(
+        alpha_bar_prev, alpha_bar, alpha_bar_last if second_order else None)
+    scale = 1.0 + np.abs(x) * ratio + (1.0 + weight) * (np.abs(x0) + np.abs(last))
     assert_close_to_spec(actual, expected, "elementwise", scale=scale)

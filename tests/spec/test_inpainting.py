@@ -19,6 +19,7 @@ from specdiff.testing import (
     unbounded_batches,
 )
 from specdiff.testing.affine_law import STANDARD_ERRORS
+from tests.spec.exact_steps import law_beta
 
 
 @st.composite
@@ -96,7 +97,7 @@ def test_forward_step_is_the_one_step_kernel(bars: np.ndarray, shape: tuple[int,
                                              data: st.DataObject) -> None:
     t = data.draw(st.integers(0, bars.shape[0] - 1))
     x_prev, noise = data.draw(unbounded_batches(shape, 5.0)), data.draw(eps_batches(shape))
-    beta = 1.0 - bars[t] / (bars[t - 1] if t else 1.0)
+    beta = float(law_beta(bars[t - 1] if t else 1.0, bars[t]))
     assert_close_to_spec(forward_step(bars, t, x_prev, noise),
                          np.sqrt(1 - beta) * x_prev + np.sqrt(beta) * noise, "elementwise",
                          scale=1.0 + np.abs(x_prev) + np.abs(noise))

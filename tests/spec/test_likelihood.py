@@ -11,20 +11,29 @@ from hypothesis.extra import numpy as hnp
 
 from specdiff import typecheck
 from specdiff.spec import (
+    alpha_bars_zero_terminal_snr,
+    ddpm_posterior,
     discretized_gaussian_log_likelihood,
+    eps_from_v,
+    linear_betas,
     noised_sample_from_eps,
     normal_kl,
     prior_bpd,
+    rescale_zero_terminal_snr,
     vlb_term,
+    x0_from_v,
 )
 from specdiff.testing import (
     alpha_bar_arrays,
     assert_close_to_spec,
+    batched_timesteps,
+    betas_values,
     eps_batches,
     image_batches,
     nchw_shapes,
     timesteps,
 )
+from tests.spec.exact_steps import law_beta
 
 GRID = np.arange(256) / 127.5 - 1.0  # the 256 values uint8 images take in [−1, 1]
 means = st.floats(-5.0, 5.0)
@@ -162,7 +171,7 @@ def test_vlb_term_at_t0_is_the_decoder_nll_in_bits(bars: np.ndarray, shape: tupl
     x0_hat = np.clip((x_t - np.sqrt(1 - bars[0]) * eps_hat) / np.sqrt(bars[0]), -1, 1)
     # At t = 0 the posterior mean is x0 itself (β̃_0 = 0): μ_θ = x̂0.
     if bars.shape[0] > 1:
-        beta_1 = 1.0 - bars[1] / bars[0]
+        beta_1 = float(law_beta(bars[0], bars[1]))
         log_variance = math.log(beta_1 * (1.0 - bars[0]) / (1.0 - bars[1]))
     else:
         log_variance = math.log(1.0 - bars[0])
@@ -171,6 +180,91 @@ def test_vlb_term_at_t0_is_the_decoder_nll_in_bits(bars: np.ndarray, shape: tupl
     for variance in ("fixed_small", "fixed_large"):
         assert_close_to_spec(vlb_term(bars, 0, x0, x_t, eps_hat, True, variance), expected,
                              "reduction")
+
+
+@st.composite
+def v_model_cases(draw: st.DrawFn) -> tuple[np.ndarray, int | np.ndarray, np.ndarray,
+                                            np.ndarray, np.ndarray]:
+    """(ᾱ table, t as one int or one per example, x0, x_t noised from x0, a v-model's output)."""
+    bars = draw(alpha_bar_arrays())
+    shape = tuple(draw(nchw_shapes()))
+    T, batch = bars.shape[0], shape[0]
+    t = draw(st.one_of(timesteps(T), batched_timesteps(T, batch)))
+    x0, eps = draw(image_batches(shape)), draw(eps_batches(shape))
+    x_t, _ = noised_sample_from_eps(bars, x0, eps, t)
+    return bars, t, x0, x_t, draw(eps_batches(shape, bound=3.0))
+
+
+@pytest.mark.spec("LIK-9")
+@given(case=v_model_cases(), clip=st.booleans(),
+       variance=st.sampled_from(["fixed_small", "fixed_large"]))
+def test_vlb_term_is_one_bound_for_every_parameterization(case: tuple, clip: bool,
+                                                          variance: str) -> None:
+    bars, t, x0, x_t, v = case
+    alpha_bar = bars[t]
+    eps_hat, x0_hat = eps_from_v(alpha_bar, x_t, v), x0_from_v(alpha_bar, x_t, v)
+    by_v = vlb_term(bars, t, x0, x_t, v, clip, variance,  # type: ignore[arg-type]
+                    prediction_type="v_prediction")
+    # The ε-model's x̂0 = predict_x0(ε̂) rounds through a division by √ᾱ_t, and the KL amplifies
+    # the means' rounding by |Δμ|/σ² (as in the torch-vs-spec test of LIK-5).
+    per_batch = (-1, *(1,) * (x0.ndim - 1))
+    alpha = np.reshape(alpha_bar, per_batch) if np.ndim(t) else alpha_bar
+    amplification = 1.0 + (np.abs(x_t) + np.abs(eps_hat)) / np.sqrt(alpha)
+    floor = np.exp(ddpm_posterior(bars, t, x0, x_t)[2])
+    floor = np.reshape(floor, per_batch) if np.ndim(t) else floor
+    model_x0 = np.clip(x0_hat, -1.0, 1.0) if clip else x0_hat
+    gap = np.abs(model_x0 - x0) * amplification / floor
+    scale = 1.0 + gap.reshape(x0.shape[0], -1).mean(axis=1) + np.abs(by_v)
+    for output, kind in ((eps_hat, "epsilon"), (x0_hat, "sample")):
+        other = vlb_term(bars, t, x0, x_t, output, clip, variance,  # type: ignore[arg-type]
+                         prediction_type=kind)  # type: ignore[arg-type]
+        assert_close_to_spec(other, by_v, "reduction", scale=scale)
+
+
+@pytest.mark.spec("LIK-10", "LIK-4", "REV-7")
+@given(T=st.integers(2, 40), first=betas_values(1e-4, 0.3), last=betas_values(1e-4, 0.3),
+       shape=nchw_shapes(), data=st.data(), clip=st.booleans(),
+       variance=st.sampled_from(["fixed_small", "fixed_large"]),
+       prediction_type=st.sampled_from(["v_prediction", "sample"]))
+def test_zero_terminal_snr_bound_is_defined_without_dividing_by_root_alpha_bar(
+    T: int, first: float, last: float, shape: tuple[int, ...], data: st.DataObject, clip: bool,
+    variance: str, prediction_type: str
+) -> None:
+    bars = alpha_bars_zero_terminal_snr(rescale_zero_terminal_snr(
+        linear_betas(T, min(first, last), max(first, last))))
+    x0 = data.draw(image_batches(tuple(shape)))
+    eps, output = data.draw(eps_batches(x0.shape)), data.draw(eps_batches(x0.shape))
+    x_t, _ = noised_sample_from_eps(bars, x0, eps, T - 1)  # = ε: no signal left
+    # q(x_{T−1} | x0) = N(0, I) is the prior itself.
+    assert np.array_equal(prior_bpd(bars, x0), np.zeros(x0.shape[0]))
+    # β_{T−1} = 1: q(x_{T−2} | x_{T−1}, x0) = N(√ᾱ_{T−2}·x0, 1 − ᾱ_{T−2}), and the model's mean is
+    # √ᾱ_{T−2}·x̂0 with x̂0 = −v or the x0-output at ᾱ = 0 (PARAM-4).
+    x0_hat = -output if prediction_type == "v_prediction" else output
+    x0_hat = np.clip(x0_hat, -1.0, 1.0) if clip else x0_hat
+    kept = bars[T - 2]
+    model_variance = 1.0 - kept if variance == "fixed_small" else 1.0
+    ratio = (1.0 - kept) / model_variance
+    kl = 0.5 * (ratio - 1.0 - math.log(ratio)) + kept * (x0 - x0_hat) ** 2 / (2.0 * model_variance)
+    expected = kl.reshape(x0.shape[0], -1).mean(axis=1) / math.log(2.0)
+    actual = vlb_term(bars, T - 1, x0, x_t, output, clip, variance,  # type: ignore[arg-type]
+                      prediction_type=prediction_type)  # type: ignore[arg-type]
+    assert_close_to_spec(actual, expected, "reduction")
+    with pytest.raises(ValueError, match="prediction_type"):
+        vlb_term(bars, T - 1, x0, x_t, output, clip, variance)  # type: ignore[arg-type]
+
+
+@pytest.mark.spec("LIK-4", "LIK-5", "LIK-8")
+def test_an_empty_batch_has_an_empty_bound_and_an_empty_example_is_refused() -> None:
+    bars = np.array([0.9, 0.5])
+    empty = np.zeros((0, 1, 2, 2))
+    assert prior_bpd(bars, empty).shape == (0,)
+    assert vlb_term(bars, 1, empty, empty, empty, True).shape == (0,)
+    assert vlb_term(bars, np.zeros(0, dtype=np.int64), empty, empty, empty, True).shape == (0,)
+    no_pixels = np.zeros((2, 1, 0, 2))
+    for call in (lambda: prior_bpd(bars, no_pixels),
+                 lambda: vlb_term(bars, 1, no_pixels, no_pixels, no_pixels, True)):
+        with pytest.raises(ValueError, match=r"^x0 must have at least one element per example"):
+            call()
 
 
 @pytest.mark.spec("LIK-8")

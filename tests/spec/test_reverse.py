@@ -1,12 +1,14 @@
 """Laws REV-1 … REV-10 on the numpy reference (specs/reverse.md)."""
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from specdiff.spec import (
+    alpha_bars,
     ddim_prev,
     ddim_sigma,
     ddim_step,
@@ -21,12 +23,14 @@ from specdiff.testing import (
     alpha_bar_pairs,
     assert_close_to_spec,
     batched_timesteps,
+    beta_arrays,
     eps_batches,
     image_batches,
     nchw_shapes,
     timesteps,
     unbounded_batches,
 )
+from tests.spec.exact_steps import exact_ddim_coefficients, law_beta
 
 # ᾱ below this makes x̂0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ so large that float64 rounding of the division,
 # not the law, dominates; the strategies' 1e-6 floor is kept for laws without that division.
@@ -109,15 +113,13 @@ def test_ddim_with_eta_zero_is_deterministic(case: Case) -> None:
 @given(ddim_cases(), st.floats(0.0, 1.0), st.booleans())
 def test_ddim_step_is_the_general_formula(case: Case, eta: float, clip: bool) -> None:
     alpha_bar_prev, alpha_bar, x_t, eps_hat, z = case
-    sigma = eta * np.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * np.sqrt(
-        1 - alpha_bar / alpha_bar_prev)
+    # Eq. 16 in 50 digits: in float64, 1 − ᾱ/ᾱ_prev cancels for close ᾱ (issue 10).
+    root, direction, sigma = exact_ddim_coefficients(alpha_bar_prev, alpha_bar, eta)
     assert ddim_sigma(alpha_bar_prev, alpha_bar, eta) == pytest.approx(sigma, rel=1e-12, abs=0)
-    assert 1 - alpha_bar_prev - sigma**2 >= -1e-15
     x0_hat = (x_t - np.sqrt(1 - alpha_bar) * eps_hat) / np.sqrt(alpha_bar)
     if clip:
         x0_hat = np.clip(x0_hat, -1, 1)
-    direction = np.sqrt(max(1 - alpha_bar_prev - sigma**2, 0.0))
-    expected = np.sqrt(alpha_bar_prev) * x0_hat + direction * eps_hat + sigma * z
+    expected = root * x0_hat + direction * eps_hat + sigma * z
     assert_close_to_spec(ddim_step(alpha_bar_prev, alpha_bar, x_t, eps_hat, eta, z, clip),
                          expected, "elementwise",
                          scale=_rounding_scale(alpha_bar, x_t, eps_hat) + np.abs(z))
@@ -212,7 +214,7 @@ def test_ddpm_posterior_is_the_conditional_of_the_joint_gaussian(case: Posterior
     assert_close_to_spec(variance, np.squeeze(expected_variance, axis=(1, 2, 3))
                          if t.ndim else expected_variance.flat[0], "elementwise", scale=1 / beta)
     bars_prev = np.concatenate([[1.0], bars[:-1]])
-    small = (1 - bars / bars_prev) * (1 - bars_prev) / (1 - bars)
+    small = law_beta(bars_prev, bars) * (1 - bars_prev) / (1 - bars)
     clipped_floor = small[1] if bars.shape[0] > 1 else 1 - bars[0]
     expected_log = np.log(np.where(t == 0, clipped_floor, small[t]))
     assert_close_to_spec(log_variance, expected_log, "elementwise", scale=1 / beta)
@@ -227,6 +229,34 @@ def test_ddpm_posterior_variance_vanishes_at_t_zero() -> None:
     assert log_variance == pytest.approx(np.log(beta_1 * (1 - 0.9) / (1 - 0.8)), rel=1e-12)
 
 
+@pytest.mark.spec("REV-7")
+@example(bars=alpha_bars(np.array([1e-4, 1e-6, 3e-9])), data=None)
+@given(bars=st.one_of(beta_arrays(max_T=6, low=1e-9, high=1e-5),
+                      beta_arrays(max_T=6, low=1e-9, high=0.5)).map(alpha_bars), data=st.data())
+def test_posterior_coefficients_are_exact_for_small_betas(bars: np.ndarray,
+                                                          data: st.DataObject | None) -> None:
+    # REV-7 in 50-digit arithmetic from the ᾱ table as given; in float64, 1 − ᾱ_t/ᾱ_{t−1} keeps
+    # only ~u/β_t of relative precision for a small β_t (10⁻⁴ at the DDPM start: 1e-12).
+    # The example: every t of a table with small β (data is None there).
+    for t in [data.draw(timesteps(bars.shape[0]))] if data else range(bars.shape[0]):
+        check_posterior_coefficients(bars, t)
+
+
+def check_posterior_coefficients(bars: np.ndarray, t: int) -> None:
+    with mpmath.workdps(50):
+        current = mpmath.mpf(bars[t])
+        previous = mpmath.mpf(bars[t - 1]) if t > 0 else mpmath.mpf(1)
+        beta = 1 - current / previous
+        exact = [float(mpmath.sqrt(previous) * beta / (1 - current)),
+                 float(mpmath.sqrt(1 - beta) * (1 - previous) / (1 - current)),
+                 float(beta * (1 - previous) / (1 - current))]
+    ones, zeros = np.ones((1, 1)), np.zeros((1, 1))
+    x0_coef = ddpm_posterior(bars, t, ones, zeros)[0].item()
+    xt_coef, variance, _ = (value.item() for value in ddpm_posterior(bars, t, zeros, ones))
+    assert_close_to_spec(np.array([x0_coef, xt_coef, variance]), np.array(exact), "elementwise",
+                         scale=0.0)
+
+
 @pytest.mark.spec("REV-8")
 @given(posterior_cases(), st.data())
 def test_posterior_mean_from_x0_equals_the_eps_form(case: PosteriorCase, data: st.DataObject
@@ -236,7 +266,7 @@ def test_posterior_mean_from_x0_equals_the_eps_form(case: PosteriorCase, data: s
     batch = x_t.shape[0]
     bar_t = _per_example(bars[t], batch, x_t.ndim)
     bar_prev = _per_example(np.concatenate([[1.0], bars])[t], batch, x_t.ndim)
-    beta = 1 - bar_t / bar_prev
+    beta = law_beta(bar_prev, bar_t)
     x0_hat = predict_x0(bars[t] if t.ndim else float(bars[t]), x_t, eps_hat)
     mean, _, _ = ddpm_posterior(bars, _timestep_argument(t), x0_hat, x_t)
     eps_form = (x_t - beta / np.sqrt(1 - bar_t) * eps_hat) / np.sqrt(1 - beta)

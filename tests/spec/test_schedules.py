@@ -15,7 +15,6 @@ from specdiff.spec import (
     linear_betas,
     sigmoid_betas,
 )
-from specdiff.spec.schedules import MIN_CURVE_BETA
 from specdiff.testing import (
     LinearSchedule,
     assert_close_to_spec,
@@ -100,8 +99,12 @@ def test_alpha_bars_linear_is_alpha_bars_of_linear_betas(schedule: LinearSchedul
     np.testing.assert_array_equal(alpha_bars_linear(T, beta_start, beta_end), expected)
 
 
+# SCHED-4, SCHED-5: β_t = clip(1 − ā((t+1)/T)/ā(t/T), 10⁻¹², max_beta): the law's floor.
+BETA_FLOOR = 1e-12
+
+
 def _first_clipped(betas: np.ndarray, max_beta: float) -> int:
-    clipped = np.nonzero((betas >= max_beta) | (betas <= MIN_CURVE_BETA))[0]
+    clipped = np.nonzero((betas >= max_beta) | (betas <= BETA_FLOOR))[0]
     return int(clipped[0]) if clipped.size else betas.shape[0]
 
 
@@ -116,7 +119,7 @@ def test_cosine_alpha_bars_match_the_closed_form_before_clipping(
 ) -> None:
     betas = cosine_betas(T, s, max_beta)
     assert betas.shape == (T,)
-    assert np.all(betas >= MIN_CURVE_BETA) and np.all(betas <= max_beta)
+    assert np.all(betas >= BETA_FLOOR) and np.all(betas <= max_beta)
     assert np.all(np.diff(betas) >= -1e-15)
 
     def curve(u: np.ndarray) -> np.ndarray:
@@ -126,6 +129,18 @@ def test_cosine_alpha_bars_match_the_closed_form_before_clipping(
     t = np.arange(unclipped)
     closed_form = curve((t + 1) / T) / curve(np.zeros(1))
     assert_close_to_spec(np.cumprod(1.0 - betas[:unclipped]), closed_form, "reduction")
+
+
+@pytest.mark.spec("SCHED-4", "SCHED-5")
+def test_a_curve_flat_to_float64_is_floored_at_the_laws_floor() -> None:
+    # Sigmoid from start = −1000: σ((start + u·(end − start))/τ) underflows to 0 for the first
+    # nine steps, so ā = 1 there and the ratio is exactly 1 (β = 0 before the floor); the last
+    # step reaches ā(1) = 0 and is clipped at max_beta.
+    betas = sigmoid_betas(10, -1000.0, 10.0, 1.0, 0.999)
+    assert betas[:9].tolist() == [BETA_FLOOR] * 9 and betas[9] == 0.999
+    # Cosine with s = 0 and T = 2·10⁶: β_0 = sin²(π/(4·10⁶)) ≈ 6.2e-13 is below the floor.
+    first, second = cosine_betas(2_000_000, 0.0)[:2]
+    assert first == BETA_FLOOR and BETA_FLOOR < second < 3 * BETA_FLOOR
 
 
 @pytest.mark.spec("SCHED-4")
@@ -147,7 +162,7 @@ def test_sigmoid_alpha_bars_match_the_closed_form_before_clipping(
     max_beta = 0.999
     betas = sigmoid_betas(T, start, end, tau, max_beta)
     assert betas.shape == (T,)
-    assert np.all(betas >= MIN_CURVE_BETA) and np.all(betas <= max_beta)
+    assert np.all(betas >= BETA_FLOOR) and np.all(betas <= max_beta)
 
     def logistic(v: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-v))

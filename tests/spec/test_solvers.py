@@ -1,14 +1,25 @@
 """Solver steps (specs/solvers.md): DDIM from a prediction pair (SOLV-1), the PLMS combination
 (SOLV-2), the PNDM step (SOLV-3), DPM-Solver++ (SOLV-4) and its step orders (SOLV-5)."""
 
+import functools
+
 import numpy as np
 import pytest
-from hypothesis import given
+import sympy as sp
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from specdiff import spec
 from specdiff.spec import solvers
-from specdiff.testing import alpha_bar_pairs, assert_close_to_spec, eps_batches, unbounded_batches
+from specdiff.testing import (
+    alpha_bar_pairs,
+    alpha_bar_values,
+    assert_close_to_spec,
+    eps_batches,
+    increasing_alpha_bar_triples,
+    unbounded_batches,
+)
+from tests.spec.exact_steps import exact_2m_coefficients, exact_ddim_coefficients
 
 SHAPE = (2, 3)
 
@@ -44,18 +55,65 @@ def test_ddim_sigma_at_zero_snr_is_the_limit_of_rev5(alpha_bar_prev: float, eta:
         solvers.ddim_step_from_prediction(0.5, 0.0, np.zeros(SHAPE), np.zeros(SHAPE), 1.0, None)
 
 
+@pytest.mark.spec("SOLV-1")
+@example(pair=(0.5, 0.0), eta=1.0, x0=np.ones(SHAPE), eps=np.ones(SHAPE), z=np.zeros(SHAPE))
+@given(pair=st.one_of(alpha_bar_pairs(), increasing_alpha_bar_triples().map(lambda b: b[1::-1]),
+                      alpha_bar_values(0.0, 1.0).map(lambda prev: (prev, 0.0))),
+       eta=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)), x0=eps_batches(SHAPE),
+       eps=eps_batches(SHAPE), z=eps_batches(SHAPE))
+def test_ddim_from_prediction_is_exact(pair: tuple[float, float], eta: float, x0: np.ndarray,
+                                       eps: np.ndarray, z: np.ndarray) -> None:
+    # Zero terminal SNR with η = 1 (direction exactly 0) and neighbouring ᾱ (σ² a tiny
+    # difference) are where a cancelled 1 − ᾱ_prev − σ² or 1 − ᾱ/ᾱ_prev lost every digit.
+    alpha_bar_prev, alpha_bar = pair
+    root, direction, sigma = exact_ddim_coefficients(alpha_bar_prev, alpha_bar, eta)
+    expected = root * x0 + direction * eps + sigma * z
+    actual = solvers.ddim_step_from_prediction(alpha_bar_prev, alpha_bar, x0, eps, eta, z)
+    assert_close_to_spec(actual, expected, "elementwise",
+                         scale=1.0 + np.abs(x0) + np.abs(eps) + np.abs(z))
+
+
+@functools.cache
+def adams_bashforth_weights(n: int) -> tuple[sp.Rational, ...]:
+    """The n-step Adams–Bashforth weights, oldest first, derived here: w_j = ∫_0^1 ℓ_j(s) ds with
+    ℓ_j the Lagrange basis on the nodes s_j = j − (n − 1) (the newest ε̂ at s = 0, one step back
+    per older one), in exact rationals."""
+    s = sp.Symbol("s")
+    nodes = [j - (n - 1) for j in range(n)]
+    return tuple(sp.integrate(sp.prod([(s - m) / (node - m) for m in nodes if m != node]),
+                              (s, 0, 1)) for node in nodes)
+
+
 @pytest.mark.spec("SOLV-2")
-@given(history=st.lists(eps_batches(SHAPE), min_size=1, max_size=6))
-def test_plms_weights_are_adams_bashforth_and_reproduce_constants(
-    history: list[np.ndarray]
+def test_plms_weights_are_the_adams_bashforth_weights() -> None:
+    for n in range(1, 5):
+        derived = adams_bashforth_weights(n)
+        assert sum(derived) == 1
+        # Each table entry is the correctly rounded float of the exact weight.
+        assert solvers.PLMS_WEIGHTS[n] == tuple(float(w) for w in derived), n
+
+
+@pytest.mark.spec("SOLV-2")
+@given(history=st.lists(eps_batches(SHAPE), min_size=1, max_size=6),
+       coefficients=st.lists(st.floats(-3.0, 3.0), min_size=4, max_size=4))
+def test_plms_combination_integrates_the_interpolating_polynomial(
+    history: list[np.ndarray], coefficients: list[float]
 ) -> None:
     recent = history[-4:]
-    weights = solvers.PLMS_WEIGHTS[len(recent)]
-    assert sum(weights) == pytest.approx(1.0, abs=1e-15)
+    n = len(recent)
+    weights = [float(w) for w in adams_bashforth_weights(n)]
     expected = sum(w * e for w, e in zip(weights, recent, strict=True))
-    assert np.array_equal(solvers.plms_eps(history), expected)
-    assert_close_to_spec(solvers.plms_eps([history[0]] * len(history)), history[0], "elementwise",
-                         scale=1.0 + np.abs(history[0]) * 4)
+    scale = 1.0 + sum(abs(w) * np.abs(e).max() for w, e in zip(weights, recent, strict=True))
+    assert_close_to_spec(solvers.plms_eps(history), expected, "elementwise", scale=scale)
+    # Order n − 1: on samples of a polynomial p of degree < n at the nodes s = −(n − 1), …, 0,
+    # the combination is ∫_0^1 p(s) ds (a constant history is reproduced).
+    degree = coefficients[:n]
+    samples = [np.full(SHAPE, sum(c * s**k for k, c in enumerate(degree)))
+               for s in range(-(n - 1), 1)]
+    integral = sum(c / (k + 1) for k, c in enumerate(degree))
+    largest = sum(abs(w) * np.abs(e).max() for w, e in zip(weights, samples, strict=True))
+    assert_close_to_spec(solvers.plms_eps(samples), np.full(SHAPE, integral), "elementwise",
+                         scale=1.0 + largest)
     with pytest.raises(ValueError, match="eps_history"):
         solvers.plms_eps([])
 
@@ -108,6 +166,21 @@ def test_second_order_dpm_solver_pp_is_the_midpoint_formula(x: np.ndarray, x0: n
                           solvers.dpm_solver_pp_step(0.8, 0.5, x, x0, None))
     with pytest.raises(ValueError, match="alpha_bar_prev"):
         solvers.dpm_solver_pp_step(1.0, 0.5, x, x0, (0.2, last))  # h = ∞: 2M undefined
+
+
+@pytest.mark.spec("SOLV-4")
+@example(bars=(1e-4, 1.0000000000000002e-4, 0.5), x=np.zeros(SHAPE), x0=np.ones(SHAPE),
+         last=np.zeros(SHAPE))  # issue 10: the log-SNRs of ᾱ and ᾱ_last round equal
+@given(bars=increasing_alpha_bar_triples(), x=unbounded_batches(SHAPE), x0=eps_batches(SHAPE),
+       last=eps_batches(SHAPE))
+def test_2m_step_is_exact_for_close_timesteps(bars: tuple[float, float, float], x: np.ndarray,
+                                              x0: np.ndarray, last: np.ndarray) -> None:
+    alpha_bar_last, alpha_bar, alpha_bar_prev = bars
+    ratio, step, weight = exact_2m_coefficients(*bars)
+    expected = ratio * x + step * (x0 + 0.5 * weight * (x0 - last))
+    actual = solvers.dpm_solver_pp_step(alpha_bar_prev, alpha_bar, x, x0, (alpha_bar_last, last))
+    scale = 1.0 + np.abs(x) * ratio + (1.0 + weight) * (np.abs(x0) + np.abs(last))
+    assert_close_to_spec(actual, expected, "elementwise", scale=scale)
 
 
 @pytest.mark.spec("SOLV-5")

@@ -77,6 +77,18 @@ def test_karras_timesteps_are_decreasing_distinct_and_span_the_schedule(
 
 
 @pytest.mark.spec("TS-5")
+def test_karras_timesteps_name_neighbouring_alpha_bars_whose_log_sigmas_round_equal() -> None:
+    # 1e-4 and the next float above it decrease strictly, but their log σ ≈ 4.6 round to one
+    # float: the interpolation cannot tell t = 2 from t = 3 (σ_max could map to 2, not T − 1).
+    # The domain excludes such tables, and the message must say why, not "not decreasing".
+    bars = np.array([0.9, 0.5, 1.0000000000000002e-4, 1e-4])
+    with pytest.raises(ValueError, match=r"log sigma .* strictly increasing in float64 .* t = 2"):
+        karras_timesteps(bars, 3)
+    with pytest.raises(ValueError, match="alpha_bars must be strictly decreasing"):
+        karras_timesteps(np.array([0.9, 0.5, 0.5, 0.1]), 3)
+
+
+@pytest.mark.spec("TS-5")
 def test_karras_timesteps_reject_bad_arguments() -> None:
     bars = spec.alpha_bars_linear(10)
     with pytest.raises(ValueError, match="num_steps"):
