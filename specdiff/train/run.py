@@ -7,7 +7,6 @@ run folder always records the same identity (model, schedule, data, image shape)
 
 import contextlib
 import os
-import typing
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,7 +15,7 @@ import torch.distributed as dist
 
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion
-from specdiff.spec.parameterization import PredictionType
+from specdiff.spec.parameterization import PREDICTION_TYPES, PredictionType
 from specdiff.train.checkpoint import CheckpointInfo, latest_checkpoint, load_checkpoint
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import (
@@ -177,9 +176,9 @@ def _check_identity(identity: Any) -> None:
                          f"network's config.model.config.num_timesteps = "
                          f"{network.num_timesteps}")
     prediction_type = identity.get("prediction_type", "epsilon")
-    if prediction_type not in typing.get_args(PredictionType):
-        raise ValueError(f"config.prediction_type must be one of "
-                         f"{list(typing.get_args(PredictionType))}, got {prediction_type!r:.60}")
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"config.prediction_type must be one of {list(PREDICTION_TYPES)}, "
+                         f"got {prediction_type!r:.60}")
     if not isinstance(identity["data"], str):
         raise ValueError(f"config.data must be a string, got {identity['data']!r:.60}")
     if identity["image_size"] is not None and not _is_side(identity["image_size"]):
