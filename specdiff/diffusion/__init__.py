@@ -6,6 +6,7 @@ model to its schedule for training and generation.
 """
 
 from specdiff.diffusion.api import Diffusion
+from specdiff.diffusion.dpmpp import dpmpp_2m_step, sample_dpmpp_2m
 from specdiff.diffusion.forward import (
     add_noise,
     append_time_channel,
@@ -21,6 +22,16 @@ from specdiff.diffusion.inpainting import (
     forward_step,
     inpaint_step,
     sample_inpaint,
+)
+from specdiff.diffusion.karras import (
+    edm_churn,
+    euler_ancestral_step,
+    euler_step,
+    heun_step,
+    sample_edm,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_heun,
 )
 from specdiff.diffusion.likelihood import (
     bits_per_dim,
@@ -43,6 +54,7 @@ from specdiff.diffusion.reverse import (
 )
 from specdiff.diffusion.samplers import EpsModel, sample_ddim, sample_ddpm
 from specdiff.diffusion.schedules import alpha_bars, cosine_betas, linear_betas, sigmoid_betas
+from specdiff.diffusion.sigma import denoised, ve_from_vp, vp_from_ve
 
 __all__ = [
     "Diffusion",
@@ -61,8 +73,14 @@ __all__ = [
     "ddpm_posterior",
     "ddpm_prev",
     "ddpm_step",
+    "denoised",
     "discretized_gaussian_log_likelihood",
+    "dpmpp_2m_step",
+    "edm_churn",
+    "euler_ancestral_step",
+    "euler_step",
     "forward_step",
+    "heun_step",
     "inpaint_step",
     "linear_betas",
     "noised_sample_from_eps",
@@ -73,8 +91,15 @@ __all__ = [
     "sample_ddim",
     "sample_ddpm",
     "sample_dpm_solver_pp",
+    "sample_dpmpp_2m",
+    "sample_edm",
+    "sample_euler",
+    "sample_euler_ancestral",
+    "sample_heun",
     "sample_inpaint",
     "sample_pndm",
     "sigmoid_betas",
+    "ve_from_vp",
     "vlb_term",
+    "vp_from_ve",
 ]

@@ -1,0 +1,266 @@
+"""Proofs of the σ-view laws SIGMA-1, SIGMA-2 and the step laws KSAMP-1 … KSAMP-4, KSAMP-6
+(specs/sigma.md), each tied to the spec function on Hypothesis-drawn points."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from specdiff.spec.dpmpp import dpmpp_2m_step
+from specdiff.spec.karras import edm_churn, euler_ancestral_step, euler_step, heun_step
+from specdiff.spec.sigma import (
+    alpha_bar_from_sigma,
+    denoised,
+    sigma_from_alpha_bar,
+    ve_from_vp,
+    vp_from_ve,
+)
+from specdiff.testing import (
+    alpha_bar_values,
+    assert_close_to_spec,
+    nchw_shapes,
+    symbolic,
+    unbounded_batches,
+)
+from specdiff.testing.symbolic import (
+    ALPHA_BAR_DOMAIN,
+    ETA_DOMAIN,
+    REVERSE_STEP_DOMAIN,
+    is_identically_zero,
+    is_nonnegative,
+    p,
+    q,
+)
+from specdiff.testing.symbolic import SYMBOLS as S
+
+sigma, sigma_next, sigma_last, sigma_hat = sp.symbols("sigma sigma_next sigma_last sigma_hat",
+                                                      positive=True)
+x, d_now, d_next, d_last, z, s_noise = sp.symbols(
+    "x denoised denoised_next denoised_last z s_noise", real=True)
+# 0 < σ' < σ < σ_last as positive parameters, like the ᾱ domains of symbolic.
+SIGMA_STEP_DOMAIN: dict[Any, Any] = {sigma: sigma_next * (1 + q), sigma_last:
+                                     sigma_next * (1 + q) * (1 + p)}
+
+
+def sigma_of(alpha_bar: Any) -> Any:
+    """SIGMA-1: σ = √((1 − ᾱ)/ᾱ)."""
+    return sp.sqrt((1 - alpha_bar) / alpha_bar)
+
+
+def euler_form(level: Any, level_next: Any, state: Any, estimate: Any) -> Any:
+    """KSAMP-1: x + (σ' − σ)·(x − D)/σ."""
+    return state + (level_next - level) * (state - estimate) / level
+
+
+def heun_form() -> Any:
+    """KSAMP-2: x + (σ' − σ)·(d + d')/2 with the Euler predictor x_E."""
+    euler = euler_form(sigma, sigma_next, x, d_now)
+    return x + (sigma_next - sigma) * ((x - d_now) / sigma + (euler - d_next) / sigma_next) / 2
+
+
+def ancestral_levels(level: Any, level_next: Any, eta: Any) -> tuple[Any, Any]:
+    """KSAMP-3: (σ_down, σ_up)."""
+    up = eta * sp.sqrt(level_next**2 * (level**2 - level_next**2) / level**2)
+    return sp.sqrt(level_next**2 - up**2), up
+
+
+def dpmpp_form(level: Any, level_next: Any, level_last: Any, state: Any, estimate: Any,
+               estimate_last: Any) -> Any:
+    """KSAMP-6 (second order)."""
+    ratio = sp.log(level / level_next) / sp.log(level_last / level)
+    decay = level_next / level
+    return decay * state + (1 - decay) * (estimate + ratio * (estimate - estimate_last) / 2)
+
+
+def small_shapes() -> st.SearchStrategy[tuple[int, ...]]:
+    return nchw_shapes(max_batch=2, max_side=3).map(tuple)
+
+
+@st.composite
+def sigma_levels(draw: st.DrawFn) -> tuple[float, float, float]:
+    """(σ', σ, σ_last) with 0 < σ' < σ < σ_last, over the range of a T = 1000 schedule."""
+    values = draw(st.lists(st.floats(1e-2, 200.0), min_size=3, max_size=3, unique=True)
+                  .map(sorted).filter(lambda v: v[1] > 1.01 * v[0] and v[2] > 1.01 * v[1]))
+    return values[0], values[1], values[2]
+
+
+def arrays(count: int) -> st.SearchStrategy[tuple[np.ndarray, ...]]:
+    return small_shapes().flatmap(lambda shape: st.tuples(
+        *(unbounded_batches(shape, 5.0) for _ in range(count))))
+
+
+@pytest.mark.spec("SIGMA-1")
+def test_the_change_of_variables_is_a_bijection_and_maps_fwd1_to_ve() -> None:
+    a = S.alpha_bar
+    assert is_identically_zero(1 / (1 + sigma_of(a) ** 2) - a, ALPHA_BAR_DOMAIN)
+    assert sp.simplify(sigma_of(1 / (1 + sigma**2)) - sigma) == 0
+    x_ve = symbolic.noised_sample().expression / sp.sqrt(a)
+    assert is_identically_zero(x_ve - (S.x0 + sigma_of(a) * S.eps), ALPHA_BAR_DOMAIN)
+    assert sp.simplify(sp.sqrt(a) * (S.x / sp.sqrt(a)) - S.x) == 0
+    sigma_numeric = sp.lambdify((a,), sigma_of(a), "numpy")
+
+    @given(alpha_bar_values(), small_shapes().flatmap(unbounded_batches))
+    def spec_is_the_proven_form(alpha_bar: float, x_vp: np.ndarray) -> None:
+        assert_close_to_spec(sigma_from_alpha_bar(alpha_bar), sigma_numeric(alpha_bar),
+                             "elementwise", scale=1.0 + float(sigma_numeric(alpha_bar)))
+        assert_close_to_spec(alpha_bar_from_sigma(sigma_from_alpha_bar(alpha_bar)), alpha_bar,
+                             "elementwise")
+        assert_close_to_spec(vp_from_ve(alpha_bar, ve_from_vp(alpha_bar, x_vp)), x_vp,
+                             "elementwise", scale=1.0 + np.abs(x_vp))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("SIGMA-2")
+@pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
+def test_the_denoiser_has_edm_preconditioning_forms(prediction_type: str) -> None:
+    a, out = S.alpha_bar, S.model_output
+    level = sigma_of(a)
+    forms = {"epsilon": S.x - level * out, "sample": out,
+             "v_prediction": S.x / (1 + level**2) - level / sp.sqrt(1 + level**2) * out}
+    x0_hat = symbolic.split_prediction(prediction_type)[0].expression.subs(S.x_t,
+                                                                          sp.sqrt(a) * S.x)
+    assert is_identically_zero(x0_hat - forms[prediction_type], ALPHA_BAR_DOMAIN)
+    form_of = sp.lambdify((a, S.x, out), forms[prediction_type], "numpy")
+
+    @given(alpha_bar_values(1e-4), arrays(2))
+    def spec_is_the_proven_form(alpha_bar: float, pair: tuple[np.ndarray, ...]) -> None:
+        x_ve, output = pair
+        level_value = float(np.sqrt((1.0 - alpha_bar) / alpha_bar))
+        assert_close_to_spec(denoised(alpha_bar, x_ve, output, prediction_type),  # type: ignore[arg-type]
+                             form_of(alpha_bar, x_ve, output), "elementwise",
+                             scale=1.0 + (np.abs(x_ve) + np.abs(output)) * (1.0 + level_value))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-1")
+def test_the_euler_step_on_table_levels_is_ddim_with_eta_zero() -> None:
+    a, a_prev = S.alpha_bar, S.alpha_bar_prev
+    eps_hat = symbolic.predict_eps().expression.subs(S.x0, S.x0_hat)
+    ddim = symbolic.ddim_step_from_prediction().expression.subs({S.eta: 0, S.eps_hat: eps_hat})
+    euler = sp.sqrt(a_prev) * euler_form(sigma_of(a), sigma_of(a_prev), S.x_t / sp.sqrt(a),
+                                         S.x0_hat)
+    assert is_identically_zero(euler - ddim, REVERSE_STEP_DOMAIN)
+    assert sp.simplify(euler_form(sigma, 0, x, d_now) - d_now) == 0  # σ' = 0 lands on D
+    form_of = sp.lambdify((sigma, sigma_next, x, d_now), euler_form(sigma, sigma_next, x, d_now))
+
+    @given(sigma_levels(), st.booleans(), arrays(2))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], to_zero: bool,
+                                pair: tuple[np.ndarray, ...]) -> None:
+        level_next, level, _ = levels
+        level_next = 0.0 if to_zero else level_next
+        state, estimate = pair
+        assert_close_to_spec(euler_step(level, level_next, state, estimate),
+                             form_of(level, level_next, state, estimate), "elementwise",
+                             scale=1.0 + 2.0 * (np.abs(state) + np.abs(estimate)))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-2")
+def test_the_heun_step_is_the_trapezoidal_rule() -> None:
+    form = heun_form()
+    slope = (x - d_now) / sigma
+    straight = euler_form(sigma, sigma_next, x, d_now) - sigma_next * slope  # D' with d' = d
+    assert sp.simplify(form.subs(d_next, straight) - euler_form(sigma, sigma_next, x, d_now)) == 0
+    form_of = sp.lambdify((sigma, sigma_next, x, d_now, d_next), form)
+
+    @given(sigma_levels(), arrays(3))
+    def spec_is_the_proven_form(levels: tuple[float, float, float],
+                                triple: tuple[np.ndarray, ...]) -> None:
+        level_next, level, _ = levels
+        state, estimate, estimate_next = triple
+        assert_close_to_spec(heun_step(level, level_next, state, estimate, estimate_next),
+                             form_of(level, level_next, state, estimate, estimate_next),
+                             "elementwise", scale=1.0 + (1.0 + level / level_next) * (
+                                 np.abs(state) + np.abs(estimate) + np.abs(estimate_next)))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-3")
+def test_euler_ancestral_on_table_levels_is_ddim_with_the_same_eta_and_z() -> None:
+    down, up = ancestral_levels(sigma, sigma_next, S.eta)
+    domain = {**SIGMA_STEP_DOMAIN, **ETA_DOMAIN}
+    assert is_identically_zero(down**2 + up**2 - sigma_next**2, domain)
+    assert is_nonnegative(sigma_next**2 - up**2, domain)  # σ_up ≤ σ', σ_down real
+    a, a_prev = S.alpha_bar, S.alpha_bar_prev
+    table_down, table_up = ancestral_levels(sigma_of(a), sigma_of(a_prev), S.eta)
+    eps_hat = symbolic.predict_eps().expression.subs(S.x0, S.x0_hat)
+    ddim = symbolic.ddim_step_from_prediction().expression.subs(S.eps_hat, eps_hat)
+    ancestral = sp.sqrt(a_prev) * (euler_form(sigma_of(a), table_down, S.x_t / sp.sqrt(a),
+                                              S.x0_hat) + table_up * S.z)
+    assert is_identically_zero(ancestral - ddim, {**REVERSE_STEP_DOMAIN, **ETA_DOMAIN})
+    form_of = sp.lambdify((sigma, sigma_next, x, d_now, S.eta, z),
+                          euler_form(sigma, down, x, d_now) + up * z)
+
+    @given(sigma_levels(), st.floats(0.0, 1.0), arrays(3))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], eta: float,
+                                triple: tuple[np.ndarray, ...]) -> None:
+        level_next, level, _ = levels
+        state, estimate, noise = triple
+        assert_close_to_spec(euler_ancestral_step(level, level_next, state, estimate, eta, noise),
+                             form_of(level, level_next, state, estimate, eta, noise),
+                             "elementwise", scale=1.0 + 2.0 * (np.abs(state) + np.abs(estimate))
+                             + level_next * np.abs(noise))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-4")
+def test_the_churn_raises_the_noise_level_to_sigma_hat() -> None:
+    form = x + s_noise * sp.sqrt(sigma_hat**2 - sigma**2) * z
+    coefficient = sp.diff(form, z).subs({s_noise: 1, sigma_hat: sigma * (1 + q)})
+    assert sp.simplify(sigma**2 + coefficient**2 - (sigma * (1 + q)) ** 2) == 0
+    form_of = sp.lambdify((sigma, sigma_hat, x, s_noise, z), form)
+
+    @given(sigma_levels(), st.floats(0.0, 2.0), arrays(2))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], noise_scale: float,
+                                pair: tuple[np.ndarray, ...]) -> None:
+        _, level, level_hat = levels
+        state, noise = pair
+        assert_close_to_spec(edm_churn(level, level_hat, state, noise_scale, noise),
+                             form_of(level, level_hat, state, noise_scale, noise), "elementwise",
+                             scale=1.0 + np.abs(state) + noise_scale * level_hat * np.abs(noise))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-6")
+def test_dpmpp_2m_on_table_levels_is_solv4() -> None:
+    a, a_prev, a_last = S.alpha_bar, S.alpha_bar_prev, S.alpha_bar_last
+    # h = log(σ/σ') is the step in λ = −log σ = ½·log(ᾱ/(1 − ᾱ)) (the half log-SNR of SOLV-4).
+    assert is_identically_zero(sp.expand_log(-sp.log(sigma_of(a)) - symbolic.half_log_snr(a),
+                                             force=True), ALPHA_BAR_DOMAIN)
+    solv4 = symbolic.dpm_solver_pp_step(second_order=True)
+    # With λ = −log σ proven equal to SOLV-4's λ, both sides are written in the same λ symbols.
+    lam, lam_prev, lam_last = sp.symbols("lambda lambda_prev lambda_last", real=True)
+    ratio = (lam_prev - lam) / (lam - lam_last)  # log(σ/σ')/log(σ_last/σ)
+    decay = sigma_of(a_prev) / sigma_of(a)
+    sigma_form = sp.sqrt(a_prev) * (decay * S.x_t / sp.sqrt(a) + (1 - decay) * (
+        S.x0_hat + ratio * (S.x0_hat - S.x0_last) / 2))
+    solv4_in_lambda = solv4.expression.subs(
+        {sp.log(v / (1 - v)): 2 * symbol
+         for v, symbol in ((a, lam), (a_prev, lam_prev), (a_last, lam_last))})
+    assert not solv4_in_lambda.has(sp.log)
+    assert is_identically_zero(sigma_form - solv4_in_lambda, solv4.substitution)
+    form_of = sp.lambdify((sigma, sigma_next, sigma_last, x, d_now, d_last),
+                          dpmpp_form(sigma, sigma_next, sigma_last, x, d_now, d_last))
+
+    @given(sigma_levels(), arrays(3))
+    def spec_is_the_proven_form(levels: tuple[float, float, float],
+                                triple: tuple[np.ndarray, ...]) -> None:
+        level_next, level, level_last = levels
+        state, estimate, estimate_last = triple
+        step_ratio = np.log(level / level_next) / np.log(level_last / level)
+        assert_close_to_spec(
+            dpmpp_2m_step(level, level_next, state, estimate, (level_last, estimate_last)),
+            form_of(level, level_next, level_last, state, estimate, estimate_last),
+            "elementwise", scale=1.0 + np.abs(state) + (1.0 + step_ratio) * (
+                np.abs(estimate) + np.abs(estimate_last)))
+
+    spec_is_the_proven_form()
