@@ -6,7 +6,12 @@ model to its schedule for training and generation.
 """
 
 from specdiff.diffusion.api import Diffusion
-from specdiff.diffusion.dpmpp import dpmpp_2m_step, sample_dpmpp_2m
+from specdiff.diffusion.dpmpp import (
+    dpmpp_2m_sde_step,
+    dpmpp_2m_step,
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+)
 from specdiff.diffusion.forward import (
     add_noise,
     append_time_channel,
@@ -75,6 +80,7 @@ __all__ = [
     "ddpm_step",
     "denoised",
     "discretized_gaussian_log_likelihood",
+    "dpmpp_2m_sde_step",
     "dpmpp_2m_step",
     "edm_churn",
     "euler_ancestral_step",
@@ -92,6 +98,7 @@ __all__ = [
     "sample_ddpm",
     "sample_dpm_solver_pp",
     "sample_dpmpp_2m",
+    "sample_dpmpp_2m_sde",
     "sample_edm",
     "sample_euler",
     "sample_euler_ancestral",

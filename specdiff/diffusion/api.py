@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional
 
 from specdiff._typecheck import typechecked
-from specdiff.diffusion.dpmpp import sample_dpmpp_2m
+from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
 from specdiff.diffusion.karras import sample_edm, sample_euler, sample_euler_ancestral, sample_heun
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
@@ -25,7 +25,7 @@ from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
 SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
-                      "euler_ancestral", "edm", "dpmpp_2m"]
+                      "euler_ancestral", "edm", "dpmpp_2m", "dpmpp_2m_sde"]
 # EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
@@ -143,7 +143,8 @@ class Diffusion(ModuleWithSchedule):
         ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T; ``"pndm"`` and
         ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
         ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"dpmpp_2m"``,
-        ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler) and ``"edm"`` (Heun with EDM's
+        ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler), ``"dpmpp_2m_sde"`` (noise level
+        ``eta``; 0 is DPM++ 2M) and ``"edm"`` (Heun with EDM's
         churn S_churn = 40·``eta``, 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
         20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
@@ -192,13 +193,17 @@ class Diffusion(ModuleWithSchedule):
             return sample_euler_ancestral(model, self.schedule, shape, steps=sigma_steps, eta=eta,
                                           generator=generator, dtype=dtype, progress=progress,
                                           prediction_type=kind)
+        if sampler == "dpmpp_2m_sde":
+            return sample_dpmpp_2m_sde(model, self.schedule, shape, steps=sigma_steps, eta=eta,
+                                       generator=generator, dtype=dtype, progress=progress,
+                                       prediction_type=kind)
         if sampler == "edm":
             return sample_edm(model, self.schedule, shape, steps=sigma_steps,
                               s_churn=EDM_CHURN_PER_ETA * eta, generator=generator, dtype=dtype,
                               progress=progress, prediction_type=kind)
         raise ValueError(
             "sampler must be one of 'ddim', 'ddpm', 'pndm', 'dpm_solver_pp', 'euler', 'heun', "
-            f"'euler_ancestral', 'edm', 'dpmpp_2m', got {sampler!r}"
+            f"'euler_ancestral', 'edm', 'dpmpp_2m', 'dpmpp_2m_sde', got {sampler!r}"
         )
 
     sample = generate

@@ -1,6 +1,7 @@
-"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6): the DPM++ 2M step on
-tensors and its sampler on any σ grid, one loop that is ``spec.dpmpp.dpmpp_2m_chain``.
-Deterministic given x_T; the previous step's (σ, D) is kept in the loop and passed explicitly.
+"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6, KSAMP-12): the DPM++ 2M
+and 2M SDE steps on tensors and their samplers on any σ grid, one loop that is
+``spec.dpmpp.dpmpp_2m_chain`` / ``dpmpp_2m_sde_chain``. The previous step's (σ, D) is kept in the
+loop and passed explicitly; the SDE's only draws after x_T are one z per step but the last.
 """
 
 import math
@@ -12,7 +13,7 @@ from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_same_shape
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.samplers import EpsModel, _initial_noise, _progress
-from specdiff.diffusion.sigma import sigma_sampling, ve_from_vp
+from specdiff.diffusion.sigma import SigmaSampling, sigma_sampling, ve_from_vp
 from specdiff.spec._validate import require_real_in
 from specdiff.spec.dpmpp import dpmpp_2m_orders
 from specdiff.spec.parameterization import PredictionType
@@ -48,6 +49,61 @@ def dpmpp_2m_step(
 
 
 @typechecked
+def dpmpp_2m_sde_step(
+    sigma: float,
+    sigma_next: float,
+    x: Float[torch.Tensor, "batch *shape"],
+    denoised: Float[torch.Tensor, "batch *shape"],
+    previous: tuple[float, Float[torch.Tensor, "batch *shape"]] | None,
+    eta: float,
+    z: Float[torch.Tensor, "batch *shape"] | None,
+) -> Float[torch.Tensor, "batch *shape"]:
+    """KSAMP-12: for σ' > 0, x' = c·x + (1 − c)·(D + (D − D_last)·h/(2·h_last)) +
+    σ'·√(1 − e^{−2ηh})·z with c = (σ'/σ)·e^{−ηh}, h = log(σ/σ'), h_last = log(σ_last/σ) (no
+    D_last term when previous is None); x' = D at σ' = 0. ``z`` may be None only when η = 0 or
+    σ' = 0."""
+    require_real_in("eta", eta, 0.0, float("inf"), high_open=True)
+    if sigma_next == 0.0 or eta == 0.0:
+        return dpmpp_2m_step(sigma, sigma_next, x, denoised, previous)
+    require_real_in("sigma", sigma, 0.0, float("inf"), low_open=True, high_open=True)
+    require_real_in("sigma_next", sigma_next, 0.0, sigma, high_open=True)
+    require_same_shape("denoised", denoised, "x", x)
+    if z is None:
+        raise ValueError(f"z must be given when the step adds noise (eta = {eta}), got None")
+    require_same_shape("z", z, "x", x)
+    h = math.log(sigma / sigma_next)
+    data_term = denoised
+    if previous is not None:
+        sigma_last, denoised_last = previous
+        require_real_in("previous sigma", sigma_last, sigma, float("inf"), low_open=True,
+                        high_open=True)
+        require_same_shape("previous denoised", denoised_last, "x", x)
+        data_term = denoised + (0.5 * h / math.log(sigma_last / sigma)) * (
+            denoised - denoised_last)
+    decay = sigma_next / sigma * math.exp(-eta * h)
+    noise = sigma_next * math.sqrt(-math.expm1(-2.0 * eta * h))
+    return decay * x + (1.0 - decay) * data_term + noise * z
+
+
+def _multistep(sampling: SigmaSampling, model: EpsModel, x: torch.Tensor,
+               prediction_type: PredictionType, eta: float, generator: torch.Generator,
+               progress: bool, name: str) -> torch.Tensor:
+    """The loop of DPM++ 2M (η = 0: no draws) and 2M SDE from x_ve at the first visited σ."""
+    orders = dpmpp_2m_orders(len(sampling.visited))
+    previous: tuple[float, torch.Tensor] | None = None
+    indices = range(len(sampling.visited))
+    for i in _progress(indices, len(indices), name, progress):
+        sigma, sigma_next = sampling.sigmas[i], sampling.sigmas[i + 1]
+        denoised = sampling.denoise(model, x, sampling.visited[i], prediction_type)
+        z = (torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+             if eta > 0.0 and sigma_next > 0.0 else None)
+        x_next = dpmpp_2m_sde_step(sigma, sigma_next, x, denoised,
+                                   previous if orders[i] == 2 else None, eta, z)
+        previous, x = (sigma, denoised), x_next
+    return x
+
+
+@typechecked
 def sample_dpmpp_2m(
     model: EpsModel,
     schedule: NoiseSchedule,
@@ -65,16 +121,37 @@ def sample_dpmpp_2m(
     """KSAMP-7: DPM++ 2M on the σ grid ``grid`` (SIGMA-4; "karras" is "DPM++ 2M Karras"), step
     orders by dpmpp_2m_orders; n model calls; equals ``spec.dpmpp.dpmpp_2m_chain``."""
     sampling = sigma_sampling(schedule, steps, grid, rho, prediction_type, "sample_dpmpp_2m")
-    orders = dpmpp_2m_orders(len(sampling.visited))
-    previous: tuple[float, torch.Tensor] | None = None
     with torch.no_grad():
         x = _initial_noise(shape, x_T, generator, dtype)
         x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
-        indices = range(len(sampling.visited))
-        for i in _progress(indices, len(indices), "DPM++ 2M", progress):
-            sigma = sampling.sigmas[i]
-            denoised = sampling.denoise(model, x, sampling.visited[i], prediction_type)
-            x_next = dpmpp_2m_step(sigma, sampling.sigmas[i + 1], x, denoised,
-                                   previous if orders[i] == 2 else None)
-            previous, x = (sigma, denoised), x_next
-    return x
+        return _multistep(sampling, model, x, prediction_type, 0.0, generator, progress,
+                          "DPM++ 2M")
+
+
+@typechecked
+def sample_dpmpp_2m_sde(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    eta: float = 1.0,
+    grid: SigmaGridName = "karras",
+    rho: float | None = None,
+    generator: torch.Generator,
+    prediction_type: PredictionType = "epsilon",
+    x_T: Float[torch.Tensor, "..."] | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> Float[torch.Tensor, "..."]:
+    """KSAMP-7: DPM++ 2M SDE (midpoint) with noise level ``eta`` on the σ grid ``grid``
+    (SIGMA-4): one draw per step but the last, after x_T, in step order (k-diffusion draws these
+    from a Brownian tree; its increments over the steps are the same independent normals);
+    equals ``spec.dpmpp.dpmpp_2m_sde_chain``; at η = 0 it is ``sample_dpmpp_2m`` bit for bit."""
+    require_real_in("eta", eta, 0.0, float("inf"), high_open=True)
+    sampling = sigma_sampling(schedule, steps, grid, rho, prediction_type, "sample_dpmpp_2m_sde")
+    with torch.no_grad():
+        x = _initial_noise(shape, x_T, generator, dtype)
+        x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
+        return _multistep(sampling, model, x, prediction_type, eta, generator, progress,
+                          "DPM++ 2M SDE")

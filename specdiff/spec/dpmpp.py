@@ -1,12 +1,12 @@
 """DPM-Solver++ in the σ view, on any σ grid: DPM++ 2M (Lu et al. 2022, Alg. 2, as k-diffusion's
-``sample_dpmpp_2m``; specs/sigma.md, KSAMP).
+``sample_dpmpp_2m``) and DPM++ 2M SDE (``sample_dpmpp_2m_sde``, midpoint) (specs/sigma.md, KSAMP).
 
 In x_ve = x_vp/√ᾱ (SIGMA-1) the half log-SNR is λ = −log σ, and the data-prediction solver
 steps x_ve with the denoiser D of SIGMA-2; the previous step's (σ, D) is an explicit argument.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from jaxtyping import Float, Float64
@@ -49,6 +49,44 @@ def dpmpp_2m_step(
     return np.asarray(decay * x + (1.0 - decay) * data_term, dtype=np.float64)
 
 
+@typechecked
+def dpmpp_2m_sde_step(
+    sigma: float,
+    sigma_next: float,
+    x: Float[np.ndarray, "batch *shape"],
+    denoised: Float[np.ndarray, "batch *shape"],
+    previous: tuple[float, Float[np.ndarray, "batch *shape"]] | None,
+    eta: float,
+    z: Float[np.ndarray, "batch *shape"] | None,
+) -> Float64[np.ndarray, "batch *shape"]:
+    """KSAMP-12: for σ' > 0, x' = c·x + (1 − c)·(D + (D − D_last)·h/(2·h_last)) +
+    σ'·√(1 − e^{−2ηh})·z with c = (σ'/σ)·e^{−ηh}, h = log(σ/σ'), h_last = log(σ_last/σ) (no
+    D_last term when previous is None); x' = D at σ' = 0 (k-diffusion's sample_dpmpp_2m_sde,
+    midpoint). ``z`` may be None only when η = 0 or σ' = 0."""
+    require_real_in("eta", eta, 0.0, float("inf"), high_open=True)
+    if sigma_next == 0.0 or eta == 0.0:
+        return dpmpp_2m_step(sigma, sigma_next, x, denoised, previous)
+    require_real_in("sigma", sigma, 0.0, float("inf"), low_open=True, high_open=True)
+    require_real_in("sigma_next", sigma_next, 0.0, sigma, high_open=True)
+    require_finite("x", x)
+    require_finite("denoised", denoised)
+    if z is None:
+        raise ValueError(f"z must be given when the step adds noise (eta = {eta}), got None")
+    require_finite("z", z)
+    h = math.log(sigma / sigma_next)
+    data_term = np.asarray(denoised, dtype=np.float64)
+    if previous is not None:
+        sigma_last, denoised_last = previous
+        require_real_in("previous sigma", sigma_last, sigma, float("inf"), low_open=True,
+                        high_open=True)
+        require_finite("previous denoised", denoised_last)
+        data_term = data_term + 0.5 * (h / math.log(sigma_last / sigma)) * (
+            denoised - denoised_last)
+    decay = sigma_next / sigma * math.exp(-eta * h)
+    noise = sigma_next * math.sqrt(-math.expm1(-2.0 * eta * h))
+    return np.asarray(decay * x + (1.0 - decay) * data_term + noise * z, dtype=np.float64)
+
+
 def dpmpp_2m_orders(num_steps: int) -> list[int]:
     """KSAMP-6: over n steps, 1 for the first (no history) and the last (it lands on σ = 0,
     h = ∞), 2 otherwise (as SOLV-5 on a grid with finite σ_max)."""
@@ -67,5 +105,25 @@ def dpmpp_2m_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: NumpyM
         denoised = model_denoised(alpha_bars, model, x, t, prediction_type)
         x_next = dpmpp_2m_step(float(sigmas[i]), float(sigmas[i + 1]), x, denoised,
                                previous if orders[i] == 2 else None)
+        previous, x = (float(sigmas[i]), denoised), x_next
+    return x
+
+
+def dpmpp_2m_sde_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: NumpyModel,
+                       x_T: np.ndarray, noises: Iterable[np.ndarray], *, eta: float,
+                       prediction_type: PredictionType) -> np.ndarray:
+    """KSAMP-7: dpmpp_2m_sde_step from σ_i to σ_{i+1} with D at t_i, history as dpmpp_2m_chain,
+    one draw per step with η > 0 and σ_{i+1} > 0 (every step but the last)."""
+    draws = iter(noises)
+    sigmas = sigmas_at(alpha_bars, np.asarray(visited, dtype=np.int64))
+    x = ve_from_vp(float(alpha_bars[visited[0]]), x_T)
+    orders = dpmpp_2m_orders(len(visited))
+    previous: tuple[float, np.ndarray] | None = None
+    for i, t in enumerate(visited):
+        denoised = model_denoised(alpha_bars, model, x, t, prediction_type)
+        noisy = eta > 0.0 and sigmas[i + 1] > 0.0
+        x_next = dpmpp_2m_sde_step(float(sigmas[i]), float(sigmas[i + 1]), x, denoised,
+                                   previous if orders[i] == 2 else None, eta,
+                                   next(draws) if noisy else None)
         previous, x = (float(sigmas[i]), denoised), x_next
     return x

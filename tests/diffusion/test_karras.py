@@ -16,7 +16,7 @@ from specdiff.diffusion import NoiseSchedule, sample_ddim, sample_dpm_solver_pp
 from specdiff.diffusion import dpmpp as torch_dpmpp
 from specdiff.diffusion import karras as torch_karras
 from specdiff.diffusion import sigma as torch_sigma
-from specdiff.diffusion.dpmpp import sample_dpmpp_2m
+from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from specdiff.diffusion.karras import sample_edm, sample_euler, sample_euler_ancestral, sample_heun
 from specdiff.spec import dpmpp, karras, sigma
 from specdiff.spec.sigma import sigma_grid_timesteps
@@ -67,7 +67,7 @@ def test_torch_change_of_variables_and_denoiser_equal_the_spec(
         scale=scale * (1.0 + np.sqrt((1 - alpha_bar) / alpha_bar)))
 
 
-@pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6")
+@pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12")
 @given(case=step_case(), eta=st.floats(0.0, 1.0), to_zero=st.booleans())
 def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                           dtype: torch.dtype) -> None:
@@ -89,6 +89,11 @@ def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
          dpmpp.dpmpp_2m_step(level, landing, x, d, None)),
         (torch_dpmpp.dpmpp_2m_step(level, level_next, t[0], t[1], (level_last, t[2])),
          dpmpp.dpmpp_2m_step(level, level_next, x, d, (level_last, d_other))),
+        (torch_dpmpp.dpmpp_2m_sde_step(level, landing, t[0], t[1], None, eta, t[3]),
+         dpmpp.dpmpp_2m_sde_step(level, landing, x, d, None, eta, z)),
+        (torch_dpmpp.dpmpp_2m_sde_step(level, level_next, t[0], t[1], (level_last, t[2]), eta,
+                                       t[3]),
+         dpmpp.dpmpp_2m_sde_step(level, level_next, x, d, (level_last, d_other), eta, z)),
     ]
     ratio = np.log(level / level_next) / np.log(level_last / level)
     for actual, expected in pairs:
@@ -100,7 +105,7 @@ def draws(generator: torch.Generator) -> Iterator[np.ndarray]:
         yield torch.randn(SHAPE, generator=generator, dtype=torch.float64).numpy()
 
 
-SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "dpmpp_2m"]
+SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "dpmpp_2m", "dpmpp_2m_sde"]
 
 
 def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int, grid: str,
@@ -127,6 +132,10 @@ def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int
         churn = {"s_churn": 5.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
         return (sample_edm(torch_model, schedule, SHAPE, **churn, **kwargs),
                 karras.edm_chain(*common, noises, **churn, prediction_type=prediction_type))  # type: ignore[arg-type]
+    if sampler == "dpmpp_2m_sde":
+        return (sample_dpmpp_2m_sde(torch_model, schedule, SHAPE, eta=0.8, **kwargs),
+                dpmpp.dpmpp_2m_sde_chain(*common, noises, eta=0.8,
+                                         prediction_type=prediction_type))  # type: ignore[arg-type]
     return (sample_dpmpp_2m(torch_model, schedule, SHAPE, **kwargs),
             dpmpp.dpmpp_2m_chain(*common, prediction_type=prediction_type))  # type: ignore[arg-type]
 
@@ -190,6 +199,9 @@ def test_zero_noise_stochastic_samplers_are_their_deterministic_twins_bit_for_bi
     euler, euler_state = run(sample_euler)
     ancestral, ancestral_state = run(sample_euler_ancestral, eta=0.0)
     assert torch.equal(euler, ancestral) and torch.equal(euler_state, ancestral_state)
+    two_m, two_m_state = run(sample_dpmpp_2m)
+    sde, sde_state = run(sample_dpmpp_2m_sde, eta=0.0)
+    assert torch.equal(two_m, sde) and torch.equal(two_m_state, sde_state)
     heun, heun_state = run(sample_heun)
     for churn in ({"s_churn": 0.0}, {"s_churn": 40.0, "s_tmin": 1e4}):
         edm, edm_state = run(sample_edm, **churn)
@@ -198,7 +210,8 @@ def test_zero_noise_stochastic_samplers_are_their_deterministic_twins_bit_for_bi
 
 DATA_MEAN, DATA_STD = np.array([0.3, -0.2]), np.array([0.5, 0.2])
 EXACT_CASES = [("euler", "karras"), ("heun", "karras"), ("euler_ancestral", "karras"),
-               ("edm", "karras"), ("dpmpp_2m", "karras"), ("euler_ancestral", "exponential"),
+               ("edm", "karras"), ("dpmpp_2m", "karras"), ("dpmpp_2m_sde", "karras"),
+               ("euler_ancestral", "exponential"),
                ("edm", "exponential")]
 
 
@@ -228,6 +241,10 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
         "edm": (lambda: sample_edm(oracle, schedule, shape, **churn, **kwargs),
                 lambda m, x, n: karras.edm_chain(bars, visited, m, x, n, **churn,
                                                  prediction_type="epsilon")),
+        "dpmpp_2m_sde": (
+            lambda: sample_dpmpp_2m_sde(oracle, schedule, shape, eta=1.0, **kwargs),
+            lambda m, x, n: dpmpp.dpmpp_2m_sde_chain(bars, visited, m, x, n, eta=1.0,
+                                                     prediction_type="epsilon")),
         "dpmpp_2m": (lambda: sample_dpmpp_2m(oracle, schedule, shape, **kwargs),
                      lambda m, x, _: dpmpp.dpmpp_2m_chain(bars, visited, m, x,
                                                           prediction_type="epsilon")),
@@ -288,6 +305,7 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
         (sample_edm, {"s_churn": -1.0}, "s_churn must be in"),
         (sample_edm, {"s_tmin": 2.0, "s_tmax": 1.0}, "s_tmax must be >="),
         (sample_edm, {"s_noise": -0.1}, "s_noise must be in"),
+        (sample_dpmpp_2m_sde, {"eta": -0.5}, "eta must be in"),
         (sample_euler, {"x_T": torch.zeros(3, 3)}, "x_T must have shape"),
     ]
     if not checks:  # with checks on, the Literal annotation refuses it first (a TypeCheckError)
@@ -307,12 +325,14 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
             torch_karras.euler_ancestral_step(2.0, 1.0, x, x, 1.0, None)
         with pytest.raises(ValueError, match="z must be given"):
             karras.euler_ancestral_step(2.0, 1.0, x.numpy(), x.numpy(), 1.0, None)
+        with pytest.raises(ValueError, match="z must be given"):
+            torch_dpmpp.dpmpp_2m_sde_step(2.0, 1.0, x, x, None, 0.5, None)
         with pytest.raises(ValueError, match="previous sigma must be in"):
             dpmpp.dpmpp_2m_step(2.0, 1.0, x.numpy(), x.numpy(), (1.5, x.numpy()))
 
 
 @pytest.mark.spec("KSAMP-7")
-@pytest.mark.parametrize("sampler", ["euler", "heun", "euler_ancestral", "edm", "dpmpp_2m"])
+@pytest.mark.parametrize("sampler", SAMPLERS)
 def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
     from torch import nn
 
@@ -332,5 +352,7 @@ def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
             "edm": lambda g: sample_edm(diffusion, schedule, SHAPE, steps=6, s_churn=20.0,
                                         generator=g),
             "dpmpp_2m": lambda g: sample_dpmpp_2m(diffusion, schedule, SHAPE, steps=6,
-                                                  generator=g)}
+                                                  generator=g),
+            "dpmpp_2m_sde": lambda g: sample_dpmpp_2m_sde(diffusion, schedule, SHAPE, steps=6,
+                                                          eta=0.5, generator=g)}
     assert torch.equal(samples, runs[sampler](torch.Generator().manual_seed(3)))

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from specdiff.spec.dpmpp import dpmpp_2m_step
+from specdiff.spec.dpmpp import dpmpp_2m_sde_step, dpmpp_2m_step
 from specdiff.spec.karras import edm_churn, euler_ancestral_step, euler_step, heun_step
 from specdiff.spec.sigma import (
     alpha_bar_from_sigma,
@@ -262,5 +262,40 @@ def test_dpmpp_2m_on_table_levels_is_solv4() -> None:
             form_of(level, level_next, level_last, state, estimate, estimate_last),
             "elementwise", scale=1.0 + np.abs(state) + (1.0 + step_ratio) * (
                 np.abs(estimate) + np.abs(estimate_last)))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-12")
+def test_dpmpp_2m_sde_keeps_the_noise_level_and_is_2m_at_eta_zero() -> None:
+    eta = sp.Symbol("eta", nonnegative=True)
+    h = sp.log(sigma / sigma_next)
+    decay = sigma_next / sigma * sp.exp(-eta * h)
+    noise = sigma_next * sp.sqrt(1 - sp.exp(-2 * eta * h))
+    form = decay * x + (1 - decay) * (d_now + h / sp.log(sigma_last / sigma) * (d_now - d_last)
+                                      / 2) + noise * z
+    # c = e^{−(1+η)h}; at η = 0 the step is KSAMP-6's; the noise level stays σ' (ε, z unit normals).
+    assert sp.simplify(sp.expand_log(sp.log(decay) + (1 + eta) * h, force=True)) == 0
+    assert sp.simplify(form.subs(eta, 0) - dpmpp_form(sigma, sigma_next, sigma_last, x, d_now,
+                                                      d_last)) == 0
+    epsilon = sp.Symbol("epsilon", real=True)
+    deviation = form.subs({x: d_now + sigma * epsilon, d_last: d_now}) - d_now
+    variance = sp.diff(deviation, epsilon) ** 2 + sp.diff(deviation, z) ** 2
+    assert sp.simplify(sp.powsimp(sp.expand(variance - sigma_next**2), force=True)) == 0
+    form_of = sp.lambdify((sigma, sigma_next, sigma_last, x, d_now, d_last, eta, z), form)
+
+    @given(sigma_levels(), st.floats(0.0, 2.0), arrays(4))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], noise_level: float,
+                                quad: tuple[np.ndarray, ...]) -> None:
+        level_next, level, level_last = levels
+        state, estimate, estimate_last, noise_draw = quad
+        step_ratio = np.log(level / level_next) / np.log(level_last / level)
+        assert_close_to_spec(
+            dpmpp_2m_sde_step(level, level_next, state, estimate, (level_last, estimate_last),
+                              noise_level, noise_draw),
+            form_of(level, level_next, level_last, state, estimate, estimate_last, noise_level,
+                    noise_draw),
+            "elementwise", scale=1.0 + np.abs(state) + (1.0 + step_ratio) * (
+                np.abs(estimate) + np.abs(estimate_last)) + level_next * np.abs(noise_draw))
 
     spec_is_the_proven_form()
