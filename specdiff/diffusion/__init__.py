@@ -33,10 +33,12 @@ from specdiff.diffusion.karras import (
     euler_ancestral_step,
     euler_step,
     heun_step,
+    lms_step,
     sample_edm,
     sample_euler,
     sample_euler_ancestral,
     sample_heun,
+    sample_lms,
 )
 from specdiff.diffusion.likelihood import (
     bits_per_dim,
@@ -89,6 +91,7 @@ __all__ = [
     "heun_step",
     "inpaint_step",
     "linear_betas",
+    "lms_step",
     "noised_sample_from_eps",
     "normal_kl",
     "predict_eps",
@@ -104,6 +107,7 @@ __all__ = [
     "sample_euler_ancestral",
     "sample_heun",
     "sample_inpaint",
+    "sample_lms",
     "sample_pndm",
     "sigmoid_betas",
     "ve_from_vp",

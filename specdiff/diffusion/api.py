@@ -17,7 +17,13 @@ from torch.nn import functional
 from specdiff._typecheck import typechecked
 from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
-from specdiff.diffusion.karras import sample_edm, sample_euler, sample_euler_ancestral, sample_heun
+from specdiff.diffusion.karras import (
+    sample_edm,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_heun,
+    sample_lms,
+)
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.parameterization import prediction_target
@@ -25,7 +31,7 @@ from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
 SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
-                      "euler_ancestral", "edm", "dpmpp_2m", "dpmpp_2m_sde"]
+                      "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde"]
 # EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
@@ -142,10 +148,10 @@ class Diffusion(ModuleWithSchedule):
         ``sampler="ddim"`` visits ``steps`` timesteps (default 50, at most T) with noise level
         ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T; ``"pndm"`` and
         ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
-        ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"dpmpp_2m"``,
-        ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler), ``"dpmpp_2m_sde"`` (noise level
-        ``eta``; 0 is DPM++ 2M) and ``"edm"`` (Heun with EDM's
-        churn S_churn = 40·``eta``, 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
+        ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"lms"`` (order 4),
+        ``"dpmpp_2m"``, ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler),
+        ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M) and ``"edm"`` (Heun with EDM's
+        churn S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
         20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
@@ -183,7 +189,7 @@ class Diffusion(ModuleWithSchedule):
                                         generator=generator, dtype=dtype, progress=progress,
                                         prediction_type=kind)
         sigma_steps = 20 if steps is None else steps
-        sigma_sampler = {"euler": sample_euler, "heun": sample_heun,
+        sigma_sampler = {"euler": sample_euler, "heun": sample_heun, "lms": sample_lms,
                          "dpmpp_2m": sample_dpmpp_2m}.get(sampler)
         if sigma_sampler is not None:
             return sigma_sampler(model, self.schedule, shape, steps=sigma_steps,
@@ -203,7 +209,7 @@ class Diffusion(ModuleWithSchedule):
                               progress=progress, prediction_type=kind)
         raise ValueError(
             "sampler must be one of 'ddim', 'ddpm', 'pndm', 'dpm_solver_pp', 'euler', 'heun', "
-            f"'euler_ancestral', 'edm', 'dpmpp_2m', 'dpmpp_2m_sde', got {sampler!r}"
+            f"'euler_ancestral', 'edm', 'lms', 'dpmpp_2m', 'dpmpp_2m_sde', got {sampler!r}"
         )
 
     sample = generate

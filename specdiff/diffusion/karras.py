@@ -10,6 +10,7 @@ are the z of the steps that add noise, in step order (SAMP-3).
 """
 
 import math
+from collections.abc import Sequence
 
 import torch
 from jaxtyping import Float
@@ -24,7 +25,9 @@ from specdiff.spec.karras import (
     churned_timestep,
     edm_gamma,
     euler_ancestral_sigmas,
+    lms_coefficients,
     require_churn,
+    require_lms_order,
     require_sigma_step,
 )
 from specdiff.spec.parameterization import PredictionType
@@ -97,6 +100,24 @@ def edm_churn(
     require_real_in("s_noise", s_noise, 0.0, float("inf"), high_open=True)
     require_same_shape("z", z, "x", x)
     return x + (s_noise * math.sqrt(sigma_hat**2 - sigma**2)) * z
+
+
+@typechecked
+def lms_step(
+    sigma_next: float,
+    x: Float[torch.Tensor, "batch *shape"],
+    history: Sequence[tuple[float, Float[torch.Tensor, "batch *shape"]]],
+) -> Float[torch.Tensor, "batch *shape"]:
+    """KSAMP-13: x' = x + Σ_j c_j·d_j over history = ((σ_j, d_j), …) oldest first, the newest at
+    the σ the step starts from, c = lms_coefficients(σ_j, σ'), d_j = (x_j − D_j)/σ_j."""
+    if not history:
+        raise ValueError("history must hold at least one (sigma, slope), got none")
+    coefficients = lms_coefficients([sigma for sigma, _ in history], sigma_next)
+    total = x
+    for coefficient, (_, slope) in zip(coefficients, history, strict=True):
+        require_same_shape("history slope", slope, "x", x)
+        total = total + coefficient * slope
+    return total
 
 
 def _draw(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -246,4 +267,38 @@ def sample_edm(
                 x = edm_churn(sigma, sigma_hat, x, s_noise, _draw(x, generator))
             denoised = sampling.denoise(model, x, t_hat, prediction_type)
             x = _heun_to(sampling, model, prediction_type, sigma_hat, x, denoised, i)
+    return x
+
+
+@typechecked
+def sample_lms(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    order: int = 4,
+    grid: SigmaGridName = "karras",
+    rho: float | None = None,
+    generator: torch.Generator,
+    prediction_type: PredictionType = "epsilon",
+    x_T: Float[torch.Tensor, "..."] | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> Float[torch.Tensor, "..."]:
+    """KSAMP-7: linear multistep of order ``order`` (1 to 4; k-diffusion's sample_lms) on the σ
+    grid ``grid`` (SIGMA-4), each step with the slopes of the last min(i + 1, order) points; n
+    model calls; deterministic given x_T; equals ``spec.karras.lms_chain``."""
+    require_lms_order(order)
+    sampling = sigma_sampling(schedule, steps, grid, rho, prediction_type, "sample_lms")
+    history: list[tuple[float, torch.Tensor]] = []
+    with torch.no_grad():
+        x = _initial_noise(shape, x_T, generator, dtype)
+        x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
+        indices = range(len(sampling.visited))
+        for i in _progress(indices, len(indices), "LMS", progress):
+            sigma = sampling.sigmas[i]
+            denoised = sampling.denoise(model, x, sampling.visited[i], prediction_type)
+            history = [*history, (sigma, (x - denoised) / sigma)][-order:]
+            x = lms_step(sampling.sigmas[i + 1], x, history)
     return x

@@ -1,5 +1,6 @@
-"""The Karras/EDM sampler family in the σ view: Euler, Heun, Euler ancestral and the EDM
-stochastic sampler (Karras et al. 2022, Alg. 1 and 2; specs/sigma.md, KSAMP).
+"""The Karras/EDM sampler family in the σ view: Euler, Heun, Euler ancestral, the EDM
+stochastic sampler (Karras et al. 2022, Alg. 1 and 2) and linear multistep (LMS) of order k, as
+k-diffusion samples them (specs/sigma.md, KSAMP).
 
 Each step is a pure function of (σ, σ', x_ve, D, draws) with x_ve = x_vp/√ᾱ (SIGMA-1) and
 D = D(x_ve; σ) the denoiser of SIGMA-2; each chain is the whole sampler over the visited
@@ -9,6 +10,7 @@ from a VP x_T at the first visited timestep, so every sampler here starts from t
 DDIM does.
 """
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -144,6 +146,53 @@ def edm_churn(
     return np.asarray(x + s_noise * math.sqrt(sigma_hat**2 - sigma**2) * z, dtype=np.float64)
 
 
+# The largest LMS order: k-diffusion's default (4); higher orders extrapolate from nodes so
+# far back that they gain nothing on the grids samplers use.
+MAX_LMS_ORDER = 4
+
+
+def lms_coefficients(sigmas: Sequence[float], sigma_next: float) -> list[float]:
+    """KSAMP-13: c_j = ∫_{σ_n}^{σ'} ℓ_j(τ) dτ for the Lagrange basis ℓ_j of the nodes σ_0 … σ_n
+    (oldest first, the newest σ_n the step starts from); Σ_j c_j·p(σ_j) = ∫ p for every
+    polynomial p of degree ≤ n. One node: c = σ' − σ_n (Euler)."""
+    if not 1 <= len(sigmas) <= MAX_LMS_ORDER:
+        raise ValueError(f"sigmas must hold 1 to {MAX_LMS_ORDER} nodes (the LMS order), got "
+                         f"{len(sigmas)}")
+    nodes = [require_real_in("sigmas", s, 0.0, float("inf"), low_open=True, high_open=True)
+             for s in sigmas]
+    if not all(later < earlier for earlier, later in itertools.pairwise(nodes)):
+        raise ValueError(f"sigmas must be strictly decreasing (oldest first), got {nodes}")
+    require_real_in("sigma_next", sigma_next, 0.0, nodes[-1], high_open=True)
+    coefficients = []
+    for j, node in enumerate(nodes):
+        others = [other for k, other in enumerate(nodes) if k != j]
+        basis = np.polynomial.Polynomial([1.0])
+        for other in others:  # ℓ_j = Π_{k≠j} (τ − σ_k)/(σ_j − σ_k)
+            basis = basis * np.polynomial.Polynomial([-other, 1.0]) / (node - other)
+        antiderivative = basis.integ()
+        coefficients.append(float(antiderivative(sigma_next) - antiderivative(nodes[-1])))
+    return coefficients
+
+
+@typechecked
+def lms_step(
+    sigma_next: float,
+    x: Float[np.ndarray, "batch *shape"],
+    history: Sequence[tuple[float, Float[np.ndarray, "batch *shape"]]],
+) -> Float64[np.ndarray, "batch *shape"]:
+    """KSAMP-13: x' = x + Σ_j c_j·d_j over history = ((σ_j, d_j), …) oldest first, the newest at
+    the σ the step starts from, c = lms_coefficients(σ_j, σ'), d_j = (x_j − D_j)/σ_j."""
+    if not history:
+        raise ValueError("history must hold at least one (sigma, slope), got none")
+    coefficients = lms_coefficients([sigma for sigma, _ in history], sigma_next)
+    require_finite("x", x)
+    total = np.asarray(x, dtype=np.float64)
+    for coefficient, (_, slope) in zip(coefficients, history, strict=True):
+        require_finite("history slope", slope)
+        total = total + coefficient * slope
+    return total
+
+
 def _start(alpha_bars: np.ndarray, visited: Sequence[int], x_T: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
     """(σ of each visited timestep then 0, x_ve at the first one)."""
@@ -223,3 +272,25 @@ def edm_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: NumpyModel,
         x = _heun_to(alpha_bars, model, prediction_type, sigma_hat, x, denoised,
                      float(sigmas[i + 1]), t_next)
     return x
+
+
+def lms_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: NumpyModel,
+              x_T: np.ndarray, *, order: int, prediction_type: PredictionType) -> np.ndarray:
+    """KSAMP-7: lms_step from σ_i to σ_{i+1} with the slopes d = (x − D)/σ of the last
+    min(i + 1, order) visited points (k-diffusion's sample_lms, also on the last step); n model
+    calls."""
+    require_lms_order(order)
+    sigmas, x = _start(alpha_bars, visited, x_T)
+    history: list[tuple[float, np.ndarray]] = []
+    for i, t in enumerate(visited):
+        slope = (x - model_denoised(alpha_bars, model, x, t, prediction_type)) / sigmas[i]
+        history = [*history, (float(sigmas[i]), slope)][-order:]
+        x = lms_step(float(sigmas[i + 1]), x, history)
+    return x
+
+
+def require_lms_order(order: int) -> None:
+    """KSAMP-11: the LMS order is an int in [1, 4]."""
+    require_int_at_least("order", order, 1)
+    if order > MAX_LMS_ORDER:
+        raise ValueError(f"order must be in [1, {MAX_LMS_ORDER}], got {order}")

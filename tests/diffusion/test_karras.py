@@ -17,7 +17,13 @@ from specdiff.diffusion import dpmpp as torch_dpmpp
 from specdiff.diffusion import karras as torch_karras
 from specdiff.diffusion import sigma as torch_sigma
 from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
-from specdiff.diffusion.karras import sample_edm, sample_euler, sample_euler_ancestral, sample_heun
+from specdiff.diffusion.karras import (
+    sample_edm,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_heun,
+    sample_lms,
+)
 from specdiff.spec import dpmpp, karras, sigma
 from specdiff.spec.sigma import sigma_grid_timesteps
 from specdiff.testing import (
@@ -67,7 +73,8 @@ def test_torch_change_of_variables_and_denoiser_equal_the_spec(
         scale=scale * (1.0 + np.sqrt((1 - alpha_bar) / alpha_bar)))
 
 
-@pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12")
+@pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12",
+                  "KSAMP-13")
 @given(case=step_case(), eta=st.floats(0.0, 1.0), to_zero=st.booleans())
 def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                           dtype: torch.dtype) -> None:
@@ -94,6 +101,8 @@ def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
         (torch_dpmpp.dpmpp_2m_sde_step(level, level_next, t[0], t[1], (level_last, t[2]), eta,
                                        t[3]),
          dpmpp.dpmpp_2m_sde_step(level, level_next, x, d, (level_last, d_other), eta, z)),
+        (torch_karras.lms_step(landing, t[0], [(level_last, t[2]), (level, t[1])]),
+         karras.lms_step(landing, x, [(level_last, d_other), (level, d)])),
     ]
     ratio = np.log(level / level_next) / np.log(level_last / level)
     for actual, expected in pairs:
@@ -105,7 +114,7 @@ def draws(generator: torch.Generator) -> Iterator[np.ndarray]:
         yield torch.randn(SHAPE, generator=generator, dtype=torch.float64).numpy()
 
 
-SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "dpmpp_2m", "dpmpp_2m_sde"]
+SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde"]
 
 
 def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int, grid: str,
@@ -132,6 +141,9 @@ def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int
         churn = {"s_churn": 5.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
         return (sample_edm(torch_model, schedule, SHAPE, **churn, **kwargs),
                 karras.edm_chain(*common, noises, **churn, prediction_type=prediction_type))  # type: ignore[arg-type]
+    if sampler == "lms":
+        return (sample_lms(torch_model, schedule, SHAPE, order=3, **kwargs),
+                karras.lms_chain(*common, order=3, prediction_type=prediction_type))  # type: ignore[arg-type]
     if sampler == "dpmpp_2m_sde":
         return (sample_dpmpp_2m_sde(torch_model, schedule, SHAPE, eta=0.8, **kwargs),
                 dpmpp.dpmpp_2m_sde_chain(*common, noises, eta=0.8,
@@ -241,6 +253,9 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
         "edm": (lambda: sample_edm(oracle, schedule, shape, **churn, **kwargs),
                 lambda m, x, n: karras.edm_chain(bars, visited, m, x, n, **churn,
                                                  prediction_type="epsilon")),
+        "lms": (lambda: sample_lms(oracle, schedule, shape, order=4, **kwargs),
+                lambda m, x, _: karras.lms_chain(bars, visited, m, x, order=4,
+                                                 prediction_type="epsilon")),
         "dpmpp_2m_sde": (
             lambda: sample_dpmpp_2m_sde(oracle, schedule, shape, eta=1.0, **kwargs),
             lambda m, x, n: dpmpp.dpmpp_2m_sde_chain(bars, visited, m, x, n, eta=1.0,
@@ -290,6 +305,41 @@ def test_deterministic_sigma_samplers_converge_at_their_order(
     assert slope >= order, f"log-log slope {slope:.2f} of errors {errors} at steps {counts}"
 
 
+@pytest.mark.spec("KSAMP-10")
+@pytest.mark.parametrize(("order", "slope_bound"), [(2, 1.5), (3, 2.3), (4, 3.2)])
+def test_lms_converges_at_its_order_to_its_own_last_step(order: int, slope_bound: float) -> None:
+    mean, std = 0.3, 0.5
+    schedule = uniform_log_snr_schedule(1025)
+    bars = schedule.alpha_bars.numpy()
+    table = np.sqrt((1.0 - bars) / bars)
+    x_T = np.array([0.0, 1.0])
+
+    def s(alpha_bar: float) -> float:
+        return float(np.sqrt(alpha_bar * std**2 + 1.0 - alpha_bar))
+
+    def exact_ve(t: int) -> np.ndarray:  # the exact flow from x_T, in x_ve = x_vp/√ᾱ
+        vp = np.sqrt(bars[t]) * mean + s(bars[t]) / s(bars[-1]) * (x_T - np.sqrt(bars[-1]) * mean)
+        return np.asarray(vp / np.sqrt(bars[t]))
+
+    def exact_slope(t: int) -> np.ndarray:  # d = (x − D)/σ = E[ε | x_t] of the Gaussian
+        return np.asarray(np.sqrt(1.0 - bars[t]) * (np.sqrt(bars[t]) * exact_ve(t)
+                          - np.sqrt(bars[t]) * mean) / s(bars[t]) ** 2)
+
+    oracle = GaussianPredictor(schedule, np.array([mean]), np.array([std]), "epsilon")
+    counts, errors = [17, 33, 65, 129], []
+    for steps in counts:
+        last = [int(t) for t in sigma_grid_timesteps(bars, steps, "linspace")[-order:]]
+        reference = exact_ve(0) + sum(
+            c * exact_slope(t) for c, t in zip(
+                karras.lms_coefficients([float(table[t]) for t in last], 0.0), last, strict=True))
+        x = sample_lms(oracle, schedule, (2, 1), steps=steps, order=order, grid="linspace",
+                       x_T=torch.from_numpy(x_T).reshape(2, 1), generator=torch.Generator())
+        errors.append(float(np.abs(x[:, 0].numpy() - reference).max()))
+    slope = -np.polyfit(np.log(np.array(counts) - 1), np.log(errors), 1)[0]
+    assert min(errors) > 1e-10, f"errors {errors} are near float64 rounding"
+    assert slope >= slope_bound, f"log-log slope {slope:.2f} of errors {errors} at {counts}"
+
+
 @pytest.mark.spec("KSAMP-11")
 @pytest.mark.parametrize("checks", [True, False])
 def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
@@ -306,6 +356,8 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
         (sample_edm, {"s_tmin": 2.0, "s_tmax": 1.0}, "s_tmax must be >="),
         (sample_edm, {"s_noise": -0.1}, "s_noise must be in"),
         (sample_dpmpp_2m_sde, {"eta": -0.5}, "eta must be in"),
+        (sample_lms, {"order": 5}, "order must be in"),
+        (sample_lms, {"order": 0}, "order must be an int >= 1"),
         (sample_euler, {"x_T": torch.zeros(3, 3)}, "x_T must have shape"),
     ]
     if not checks:  # with checks on, the Literal annotation refuses it first (a TypeCheckError)
@@ -351,6 +403,7 @@ def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
                                                                 steps=6, eta=0.5, generator=g),
             "edm": lambda g: sample_edm(diffusion, schedule, SHAPE, steps=6, s_churn=20.0,
                                         generator=g),
+            "lms": lambda g: sample_lms(diffusion, schedule, SHAPE, steps=6, generator=g),
             "dpmpp_2m": lambda g: sample_dpmpp_2m(diffusion, schedule, SHAPE, steps=6,
                                                   generator=g),
             "dpmpp_2m_sde": lambda g: sample_dpmpp_2m_sde(diffusion, schedule, SHAPE, steps=6,

@@ -1,6 +1,7 @@
 """Proofs of the σ-view laws SIGMA-1, SIGMA-2 and the step laws KSAMP-1 … KSAMP-4, KSAMP-6
 (specs/sigma.md), each tied to the spec function on Hypothesis-drawn points."""
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from specdiff.spec.dpmpp import dpmpp_2m_sde_step, dpmpp_2m_step
-from specdiff.spec.karras import edm_churn, euler_ancestral_step, euler_step, heun_step
+from specdiff.spec.karras import (
+    edm_churn,
+    euler_ancestral_step,
+    euler_step,
+    heun_step,
+    lms_coefficients,
+)
 from specdiff.spec.sigma import (
     alpha_bar_from_sigma,
     denoised,
@@ -297,5 +304,46 @@ def test_dpmpp_2m_sde_keeps_the_noise_level_and_is_2m_at_eta_zero() -> None:
                     noise_draw),
             "elementwise", scale=1.0 + np.abs(state) + (1.0 + step_ratio) * (
                 np.abs(estimate) + np.abs(estimate_last)) + level_next * np.abs(noise_draw))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-13")
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_lms_coefficients_integrate_polynomials_up_to_their_order(count: int) -> None:
+    tau = sp.Symbol("tau", real=True)
+    nodes = sp.symbols(f"s0:{count}", positive=True)  # oldest first; the step starts at the last
+    bases = [sp.sympify(sp.prod([(tau - other) / (node - other) for other in nodes
+                                 if other != node])) for node in nodes]
+    coefficients = [sp.integrate(sp.expand(basis), (tau, nodes[-1], sigma_next))
+                    for basis in bases]
+    # ℓ_j has degree count − 1 in τ and ℓ_j(σ_k) = δ_jk, so for p of degree < count the
+    # polynomial Σ_j ℓ_j·p(σ_j) − p has degree < count and count distinct roots: it is 0, and
+    # Σ_j c_j·p(σ_j) = ∫ p by linearity of the integral.
+    for j, basis in enumerate(bases):
+        assert sp.degree(basis, tau) == count - 1
+        for k, node in enumerate(nodes):
+            assert sp.simplify(basis.subs(tau, node)) == (1 if j == k else 0)
+    # Not for degree count: at nodes 4, 3, 2, 1 the interpolant of τ^count misses it at τ = 0.
+    gap = sum(b * n**count for b, n in zip(bases, nodes, strict=True)) - tau**count
+    assert gap.subs({**{n: count - i + 1 for i, n in enumerate(nodes)}, tau: 0}) != 0
+    if count == 1:
+        assert sp.simplify(coefficients[0] - (sigma_next - nodes[0])) == 0  # Euler
+    coefficients_of = sp.lambdify((*nodes, sigma_next), coefficients)
+
+    @given(st.lists(st.floats(1e-2, 200.0), min_size=count + 1, max_size=count + 1, unique=True)
+           .map(lambda v: sorted(v, reverse=True))
+           .filter(lambda v: all(a > 1.01 * b for a, b in itertools.pairwise(v))),
+           st.booleans())
+    def spec_is_the_proven_form(levels: list[float], to_zero: bool) -> None:
+        landing = 0.0 if to_zero else levels[-1]
+        expected = np.array(coefficients_of(*levels[:-1], landing), dtype=np.float64)
+        # The basis polynomials reach (span/gap)^(count−1) between the nodes: both sides add up
+        # terms that large, so that is how far their rounding reaches.
+        nodes_used = levels[:-1]
+        gaps = np.diff(sorted(nodes_used)) if count > 1 else np.array([1.0])
+        amplification = (nodes_used[0] / gaps.min()) ** (count - 1)
+        assert_close_to_spec(np.array(lms_coefficients(nodes_used, landing)), expected,
+                             "elementwise", scale=(1.0 + np.abs(expected).sum()) * amplification)
 
     spec_is_the_proven_form()
