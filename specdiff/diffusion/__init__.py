@@ -9,8 +9,10 @@ from specdiff.diffusion.api import Diffusion
 from specdiff.diffusion.dpmpp import (
     dpmpp_2m_sde_step,
     dpmpp_2m_step,
+    dpmpp_2s_ancestral_step,
     sample_dpmpp_2m,
     sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
 )
 from specdiff.diffusion.forward import (
     add_noise,
@@ -84,6 +86,7 @@ __all__ = [
     "discretized_gaussian_log_likelihood",
     "dpmpp_2m_sde_step",
     "dpmpp_2m_step",
+    "dpmpp_2s_ancestral_step",
     "edm_churn",
     "euler_ancestral_step",
     "euler_step",
@@ -102,6 +105,7 @@ __all__ = [
     "sample_dpm_solver_pp",
     "sample_dpmpp_2m",
     "sample_dpmpp_2m_sde",
+    "sample_dpmpp_2s_ancestral",
     "sample_edm",
     "sample_euler",
     "sample_euler_ancestral",

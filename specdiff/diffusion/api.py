@@ -15,7 +15,11 @@ from torch import nn
 from torch.nn import functional
 
 from specdiff._typecheck import typechecked
-from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
+from specdiff.diffusion.dpmpp import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
+)
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
 from specdiff.diffusion.karras import (
     sample_edm,
@@ -31,7 +35,8 @@ from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
 SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
-                      "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde"]
+                      "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
+                      "dpmpp_2s_ancestral"]
 # EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
@@ -150,7 +155,8 @@ class Diffusion(ModuleWithSchedule):
         ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
         ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"lms"`` (order 4),
         ``"dpmpp_2m"``, ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler),
-        ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M) and ``"edm"`` (Heun with EDM's
+        ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M), ``"dpmpp_2s_ancestral"`` (noise
+        level ``eta``) and ``"edm"`` (Heun with EDM's
         churn S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
         20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
@@ -199,6 +205,10 @@ class Diffusion(ModuleWithSchedule):
             return sample_euler_ancestral(model, self.schedule, shape, steps=sigma_steps, eta=eta,
                                           generator=generator, dtype=dtype, progress=progress,
                                           prediction_type=kind)
+        if sampler == "dpmpp_2s_ancestral":
+            return sample_dpmpp_2s_ancestral(model, self.schedule, shape, steps=sigma_steps,
+                                             eta=eta, generator=generator, dtype=dtype,
+                                             progress=progress, prediction_type=kind)
         if sampler == "dpmpp_2m_sde":
             return sample_dpmpp_2m_sde(model, self.schedule, shape, steps=sigma_steps, eta=eta,
                                        generator=generator, dtype=dtype, progress=progress,
@@ -209,7 +219,8 @@ class Diffusion(ModuleWithSchedule):
                               progress=progress, prediction_type=kind)
         raise ValueError(
             "sampler must be one of 'ddim', 'ddpm', 'pndm', 'dpm_solver_pp', 'euler', 'heun', "
-            f"'euler_ancestral', 'edm', 'lms', 'dpmpp_2m', 'dpmpp_2m_sde', got {sampler!r}"
+            "'euler_ancestral', 'edm', 'lms', 'dpmpp_2m', 'dpmpp_2m_sde', 'dpmpp_2s_ancestral', "
+            f"got {sampler!r}"
         )
 
     sample = generate

@@ -1,6 +1,6 @@
-"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6, KSAMP-12): the DPM++ 2M
-and 2M SDE steps on tensors and their samplers on any σ grid, one loop that is
-``spec.dpmpp.dpmpp_2m_chain`` / ``dpmpp_2m_sde_chain``. The previous step's (σ, D) is kept in the
+"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6, -12, -14): the DPM++ 2M,
+2M SDE and 2S ancestral steps on tensors and their samplers on any σ grid, each one loop that is
+its chain in ``spec.dpmpp``. The previous step's (σ, D) is kept in the
 loop and passed explicitly; the SDE's only draws after x_T are one z per step but the last.
 """
 
@@ -11,11 +11,13 @@ from jaxtyping import Float
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_same_shape
+from specdiff.diffusion.karras import euler_step
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.samplers import EpsModel, _initial_noise, _progress
 from specdiff.diffusion.sigma import SigmaSampling, sigma_sampling, ve_from_vp
 from specdiff.spec._validate import require_real_in
-from specdiff.spec.dpmpp import dpmpp_2m_orders
+from specdiff.spec.dpmpp import dpmpp_2m_orders, dpmpp_2s_midpoint
+from specdiff.spec.karras import euler_ancestral_sigmas
 from specdiff.spec.parameterization import PredictionType
 from specdiff.spec.sigma import SigmaGridName
 
@@ -155,3 +157,80 @@ def sample_dpmpp_2m_sde(
         x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
         return _multistep(sampling, model, x, prediction_type, eta, generator, progress,
                           "DPM++ 2M SDE")
+
+
+@typechecked
+def dpmpp_2s_ancestral_step(
+    sigma: float,
+    sigma_next: float,
+    x: Float[torch.Tensor, "batch *shape"],
+    denoised: Float[torch.Tensor, "batch *shape"],
+    midpoint: tuple[float, Float[torch.Tensor, "batch *shape"]] | None,
+    eta: float,
+    z: Float[torch.Tensor, "batch *shape"] | None,
+) -> Float[torch.Tensor, "batch *shape"]:
+    """KSAMP-14: with (σ_down, σ_up) of KSAMP-3 and midpoint = (σ_s, D_s), D_s the denoiser at
+    x_s = euler_step(σ, σ_s, x, D): x' = (σ_down/σ)·x + (1 − σ_down/σ)·((1 − 1/(2r))·D +
+    D_s/(2r)) + σ_up·z, r = log(σ/σ_s)/log(σ/σ_down); without a midpoint
+    x' = euler_step(σ, σ_down, x, D) + σ_up·z."""
+    down, up = euler_ancestral_sigmas(sigma, sigma_next, eta)
+    if midpoint is None:
+        x_next = euler_step(sigma, down, x, denoised)
+    else:
+        sigma_mid, denoised_mid = midpoint
+        require_real_in("sigma_down", down, 0.0, sigma, low_open=True, high_open=True)
+        require_real_in("midpoint sigma", sigma_mid, 0.0, sigma, low_open=True, high_open=True)
+        require_same_shape("denoised", denoised, "x", x)
+        require_same_shape("midpoint denoised", denoised_mid, "x", x)
+        weight = 0.5 * math.log(sigma / down) / math.log(sigma / sigma_mid)  # 1/(2r)
+        decay = down / sigma
+        x_next = decay * x + (1.0 - decay) * ((1.0 - weight) * denoised + weight * denoised_mid)
+    if up == 0.0:
+        return x_next
+    if z is None:
+        raise ValueError(f"z must be given when the step adds noise (sigma_up = {up}), got None")
+    require_same_shape("z", z, "x", x)
+    return x_next + up * z
+
+
+@typechecked
+def sample_dpmpp_2s_ancestral(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    eta: float = 1.0,
+    grid: SigmaGridName = "karras",
+    rho: float | None = None,
+    generator: torch.Generator,
+    prediction_type: PredictionType = "epsilon",
+    x_T: Float[torch.Tensor, "..."] | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> Float[torch.Tensor, "..."]:
+    """KSAMP-7: DPM++ 2S ancestral with noise level ``eta`` on the σ grid ``grid`` (SIGMA-4): the
+    midpoint in λ is the table level of dpmpp_2s_midpoint (one more model call when it lies below
+    σ_i), then one draw per step with σ_up > 0; equals ``spec.dpmpp.dpmpp_2s_ancestral_chain``."""
+    require_real_in("eta", eta, 0.0, 1.0)
+    sampling = sigma_sampling(schedule, steps, grid, rho, prediction_type,
+                              "sample_dpmpp_2s_ancestral")
+    host_alpha_bars = schedule.alpha_bars.to("cpu", torch.float64).numpy()
+    with torch.no_grad():
+        x = _initial_noise(shape, x_T, generator, dtype)
+        x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
+        indices = range(len(sampling.visited))
+        for i in _progress(indices, len(indices), "DPM++ 2S ancestral", progress):
+            t, sigma, sigma_next = sampling.visited[i], sampling.sigmas[i], sampling.sigmas[i + 1]
+            denoised = sampling.denoise(model, x, t, prediction_type)
+            down, up = euler_ancestral_sigmas(sigma, sigma_next, eta)
+            midpoint = None
+            t_mid = dpmpp_2s_midpoint(host_alpha_bars, t, down) if down > 0.0 else t
+            if t_mid < t:
+                sigma_mid = sampling.sigma_table[t_mid]
+                x_mid = euler_step(sigma, sigma_mid, x, denoised)
+                midpoint = (sigma_mid, sampling.denoise(model, x_mid, t_mid, prediction_type))
+            z = (torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+                 if up > 0.0 else None)
+            x = dpmpp_2s_ancestral_step(sigma, sigma_next, x, denoised, midpoint, eta, z)
+    return x

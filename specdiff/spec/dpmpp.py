@@ -1,5 +1,6 @@
 """DPM-Solver++ in the σ view, on any σ grid: DPM++ 2M (Lu et al. 2022, Alg. 2, as k-diffusion's
-``sample_dpmpp_2m``) and DPM++ 2M SDE (``sample_dpmpp_2m_sde``, midpoint) (specs/sigma.md, KSAMP).
+``sample_dpmpp_2m``), DPM++ 2M SDE (``sample_dpmpp_2m_sde``, midpoint) and DPM++ 2S ancestral
+(``sample_dpmpp_2s_ancestral``) (specs/sigma.md, KSAMP).
 
 In x_ve = x_vp/√ᾱ (SIGMA-1) the half log-SNR is λ = −log σ, and the data-prediction solver
 steps x_ve with the denoiser D of SIGMA-2; the previous step's (σ, D) is an explicit argument.
@@ -14,8 +15,15 @@ from jaxtyping import Float, Float64
 from specdiff._typecheck import typechecked
 from specdiff.spec._validate import require_finite, require_real_in
 from specdiff.spec.chains import NumpyModel
+from specdiff.spec.karras import euler_ancestral_sigmas, euler_step
 from specdiff.spec.parameterization import PredictionType
-from specdiff.spec.sigma import model_denoised, sigmas_at, ve_from_vp
+from specdiff.spec.sigma import (
+    model_denoised,
+    sigma_from_alpha_bar,
+    sigma_timesteps,
+    sigmas_at,
+    ve_from_vp,
+)
 
 
 @typechecked
@@ -126,4 +134,76 @@ def dpmpp_2m_sde_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: Nu
                                    previous if orders[i] == 2 else None, eta,
                                    next(draws) if noisy else None)
         previous, x = (float(sigmas[i]), denoised), x_next
+    return x
+
+
+def dpmpp_2s_midpoint(alpha_bars: np.ndarray, t: int, sigma_down: float) -> int:
+    """KSAMP-14: the timestep of the 2S midpoint: SIGMA-4's timestep of √(σ_t·σ_down) (the
+    midpoint in λ = −log σ), raised to σ_0 when below the table."""
+    table = sigma_from_alpha_bar(alpha_bars)
+    require_real_in("sigma_down", sigma_down, 0.0, float(table[t]), low_open=True,
+                    high_open=True)
+    level = max(math.sqrt(float(table[t]) * sigma_down), float(table[0]))
+    return int(sigma_timesteps(alpha_bars, np.array([level]))[0])
+
+
+@typechecked
+def dpmpp_2s_ancestral_step(
+    sigma: float,
+    sigma_next: float,
+    x: Float[np.ndarray, "batch *shape"],
+    denoised: Float[np.ndarray, "batch *shape"],
+    midpoint: tuple[float, Float[np.ndarray, "batch *shape"]] | None,
+    eta: float,
+    z: Float[np.ndarray, "batch *shape"] | None,
+) -> Float64[np.ndarray, "batch *shape"]:
+    """KSAMP-14: with (σ_down, σ_up) of KSAMP-3 and midpoint = (σ_s, D_s), D_s the denoiser at
+    x_s = euler_step(σ, σ_s, x, D): x' = (σ_down/σ)·x + (1 − σ_down/σ)·((1 − 1/(2r))·D +
+    D_s/(2r)) + σ_up·z, r = log(σ/σ_s)/log(σ/σ_down); without a midpoint (σ_down = 0, or no
+    table level below σ) x' = euler_step(σ, σ_down, x, D) + σ_up·z."""
+    down, up = euler_ancestral_sigmas(sigma, sigma_next, eta)
+    if midpoint is None:
+        x_next = euler_step(sigma, down, x, denoised)
+    else:
+        sigma_mid, denoised_mid = midpoint
+        require_real_in("sigma_down", down, 0.0, sigma, low_open=True, high_open=True)
+        require_real_in("midpoint sigma", sigma_mid, 0.0, sigma, low_open=True, high_open=True)
+        require_finite("x", x)
+        require_finite("denoised", denoised)
+        require_finite("midpoint denoised", denoised_mid)
+        weight = 0.5 * math.log(sigma / down) / math.log(sigma / sigma_mid)  # 1/(2r)
+        decay = down / sigma
+        x_next = np.asarray(decay * x + (1.0 - decay) * (
+            (1.0 - weight) * denoised + weight * denoised_mid), dtype=np.float64)
+    if up == 0.0:
+        return x_next
+    if z is None:
+        raise ValueError(f"z must be given when the step adds noise (sigma_up = {up}), got None")
+    require_finite("z", z)
+    return np.asarray(x_next + up * z, dtype=np.float64)
+
+
+def dpmpp_2s_ancestral_chain(alpha_bars: np.ndarray, visited: Sequence[int], model: NumpyModel,
+                             x_T: np.ndarray, noises: Iterable[np.ndarray], *, eta: float,
+                             prediction_type: PredictionType) -> np.ndarray:
+    """KSAMP-7: at step i, D at t_i; when σ_down > 0 and t_s = dpmpp_2s_midpoint(ᾱ, t_i, σ_down)
+    < t_i, D_s at (euler_step(σ_i, σ_{t_s}, x, D), t_s); then dpmpp_2s_ancestral_step with one
+    draw when σ_up > 0."""
+    draws = iter(noises)
+    sigmas = sigmas_at(alpha_bars, np.asarray(visited, dtype=np.int64))
+    table = sigma_from_alpha_bar(alpha_bars)
+    x = ve_from_vp(float(alpha_bars[visited[0]]), x_T)
+    for i, t in enumerate(visited):
+        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        denoised = model_denoised(alpha_bars, model, x, t, prediction_type)
+        down, up = euler_ancestral_sigmas(sigma, sigma_next, eta)
+        midpoint = None
+        t_mid = dpmpp_2s_midpoint(alpha_bars, t, down) if down > 0.0 else t
+        if t_mid < t:
+            sigma_mid = float(table[t_mid])
+            x_mid = euler_step(sigma, sigma_mid, x, denoised)
+            midpoint = (sigma_mid, model_denoised(alpha_bars, model, x_mid, t_mid,
+                                                  prediction_type))
+        x = dpmpp_2s_ancestral_step(sigma, sigma_next, x, denoised, midpoint, eta,
+                                    next(draws) if up > 0.0 else None)
     return x

@@ -2,6 +2,7 @@
 are their spec chains (KSAMP-7), zero-noise twins (KSAMP-8), exact Gaussian laws (KSAMP-9),
 convergence order (KSAMP-10) and argument validation (KSAMP-11)."""
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,11 @@ from specdiff.diffusion import NoiseSchedule, sample_ddim, sample_dpm_solver_pp
 from specdiff.diffusion import dpmpp as torch_dpmpp
 from specdiff.diffusion import karras as torch_karras
 from specdiff.diffusion import sigma as torch_sigma
-from specdiff.diffusion.dpmpp import sample_dpmpp_2m, sample_dpmpp_2m_sde
+from specdiff.diffusion.dpmpp import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
+)
 from specdiff.diffusion.karras import (
     sample_edm,
     sample_euler,
@@ -74,7 +79,7 @@ def test_torch_change_of_variables_and_denoiser_equal_the_spec(
 
 
 @pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12",
-                  "KSAMP-13")
+                  "KSAMP-13", "KSAMP-14")
 @given(case=step_case(), eta=st.floats(0.0, 1.0), to_zero=st.booleans())
 def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                           dtype: torch.dtype) -> None:
@@ -101,6 +106,12 @@ def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
         (torch_dpmpp.dpmpp_2m_sde_step(level, level_next, t[0], t[1], (level_last, t[2]), eta,
                                        t[3]),
          dpmpp.dpmpp_2m_sde_step(level, level_next, x, d, (level_last, d_other), eta, z)),
+        (torch_dpmpp.dpmpp_2s_ancestral_step(level, level_next, t[0], t[1],
+                                             (np.sqrt(level * level_next), t[2]), eta, t[3]),
+         dpmpp.dpmpp_2s_ancestral_step(level, level_next, x, d,
+                                       (np.sqrt(level * level_next), d_other), eta, z)),
+        (torch_dpmpp.dpmpp_2s_ancestral_step(level, landing, t[0], t[1], None, eta, t[3]),
+         dpmpp.dpmpp_2s_ancestral_step(level, landing, x, d, None, eta, z)),
         (torch_karras.lms_step(landing, t[0], [(level_last, t[2]), (level, t[1])]),
          karras.lms_step(landing, x, [(level_last, d_other), (level, d)])),
     ]
@@ -114,7 +125,8 @@ def draws(generator: torch.Generator) -> Iterator[np.ndarray]:
         yield torch.randn(SHAPE, generator=generator, dtype=torch.float64).numpy()
 
 
-SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde"]
+SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
+            "dpmpp_2s_ancestral"]
 
 
 def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int, grid: str,
@@ -144,6 +156,10 @@ def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int
     if sampler == "lms":
         return (sample_lms(torch_model, schedule, SHAPE, order=3, **kwargs),
                 karras.lms_chain(*common, order=3, prediction_type=prediction_type))  # type: ignore[arg-type]
+    if sampler == "dpmpp_2s_ancestral":
+        return (sample_dpmpp_2s_ancestral(torch_model, schedule, SHAPE, eta=0.6, **kwargs),
+                dpmpp.dpmpp_2s_ancestral_chain(*common, noises, eta=0.6,
+                                               prediction_type=prediction_type))  # type: ignore[arg-type]
     if sampler == "dpmpp_2m_sde":
         return (sample_dpmpp_2m_sde(torch_model, schedule, SHAPE, eta=0.8, **kwargs),
                 dpmpp.dpmpp_2m_sde_chain(*common, noises, eta=0.8,
@@ -253,6 +269,10 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
         "edm": (lambda: sample_edm(oracle, schedule, shape, **churn, **kwargs),
                 lambda m, x, n: karras.edm_chain(bars, visited, m, x, n, **churn,
                                                  prediction_type="epsilon")),
+        "dpmpp_2s_ancestral": (
+            lambda: sample_dpmpp_2s_ancestral(oracle, schedule, shape, eta=1.0, **kwargs),
+            lambda m, x, n: dpmpp.dpmpp_2s_ancestral_chain(bars, visited, m, x, n, eta=1.0,
+                                                           prediction_type="epsilon")),
         "lms": (lambda: sample_lms(oracle, schedule, shape, order=4, **kwargs),
                 lambda m, x, _: karras.lms_chain(bars, visited, m, x, order=4,
                                                  prediction_type="epsilon")),
@@ -278,8 +298,9 @@ def uniform_log_snr_schedule(T: int) -> NoiseSchedule:
 
 
 @pytest.mark.spec("KSAMP-10")
-@pytest.mark.parametrize(("sampler", "order"), [(sample_euler, 0.8), (sample_heun, 1.5),
-                                                (sample_dpmpp_2m, 1.5)])
+@pytest.mark.parametrize(("sampler", "order"), [
+    (sample_euler, 0.8), (sample_heun, 1.5), (sample_dpmpp_2m, 1.5),
+    (functools.partial(sample_dpmpp_2s_ancestral, eta=0.0), 1.5)])
 def test_deterministic_sigma_samplers_converge_at_their_order(
     sampler: Callable[..., torch.Tensor], order: float
 ) -> None:
@@ -357,6 +378,7 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
         (sample_edm, {"s_noise": -0.1}, "s_noise must be in"),
         (sample_dpmpp_2m_sde, {"eta": -0.5}, "eta must be in"),
         (sample_lms, {"order": 5}, "order must be in"),
+        (sample_dpmpp_2s_ancestral, {"eta": 1.2}, "eta must be in"),
         (sample_lms, {"order": 0}, "order must be an int >= 1"),
         (sample_euler, {"x_T": torch.zeros(3, 3)}, "x_T must have shape"),
     ]
@@ -404,6 +426,8 @@ def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
             "edm": lambda g: sample_edm(diffusion, schedule, SHAPE, steps=6, s_churn=20.0,
                                         generator=g),
             "lms": lambda g: sample_lms(diffusion, schedule, SHAPE, steps=6, generator=g),
+            "dpmpp_2s_ancestral": lambda g: sample_dpmpp_2s_ancestral(
+                diffusion, schedule, SHAPE, steps=6, eta=0.5, generator=g),
             "dpmpp_2m": lambda g: sample_dpmpp_2m(diffusion, schedule, SHAPE, steps=6,
                                                   generator=g),
             "dpmpp_2m_sde": lambda g: sample_dpmpp_2m_sde(diffusion, schedule, SHAPE, steps=6,

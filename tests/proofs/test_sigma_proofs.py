@@ -10,7 +10,7 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from specdiff.spec.dpmpp import dpmpp_2m_sde_step, dpmpp_2m_step
+from specdiff.spec.dpmpp import dpmpp_2m_sde_step, dpmpp_2m_step, dpmpp_2s_ancestral_step
 from specdiff.spec.karras import (
     edm_churn,
     euler_ancestral_step,
@@ -345,5 +345,46 @@ def test_lms_coefficients_integrate_polynomials_up_to_their_order(count: int) ->
         amplification = (nodes_used[0] / gaps.min()) ** (count - 1)
         assert_close_to_spec(np.array(lms_coefficients(nodes_used, landing)), expected,
                              "elementwise", scale=(1.0 + np.abs(expected).sum()) * amplification)
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-14")
+def test_dpmpp_2s_is_k_diffusions_step_at_the_midpoint_and_euler_without_one() -> None:
+    down, d_mid, level_mid, eta = sp.symbols("sigma_down denoised_mid sigma_mid eta",
+                                             positive=True)
+    h, h_mid = sp.log(sigma / down), sp.log(sigma / level_mid)
+    weight = h / (2 * h_mid)  # 1/(2r)
+    deterministic = down / sigma * x + (1 - down / sigma) * ((1 - weight) * d_now
+                                                             + weight * d_mid)
+    domain = {sigma: down * (1 + q)}
+    midpoint_form = deterministic.subs(level_mid, sp.sqrt(sigma * down))
+    k_diffusion = down / sigma * x - (sp.exp(-h) - 1) * d_mid  # − expm1(−h)·D_s
+    assert sp.simplify(sp.expand_log((midpoint_form - k_diffusion).subs(domain),
+                                     force=True)) == 0
+    assert sp.simplify(deterministic.subs(d_mid, d_now) - euler_form(sigma, down, x, d_now)) == 0
+    # The midpoint state: the Euler step is the first-order DPM-Solver step.
+    assert sp.simplify(euler_form(sigma, level_mid, x, d_now) - (
+        level_mid / sigma * x - (sp.exp(-h_mid) - 1) * d_now)) == 0
+    up = eta * sp.sqrt(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2)
+    full_down = sp.sqrt(sigma_next**2 - up**2)
+    form_of = sp.lambdify((sigma, sigma_next, x, d_now, level_mid, d_mid, eta, z),
+                          deterministic.subs(down, full_down) + up * z)
+
+    @given(sigma_levels(), st.floats(0.0, 1.0), st.floats(0.05, 0.95), arrays(4))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], noise_level: float,
+                                where: float, quad: tuple[np.ndarray, ...]) -> None:
+        level_next, level, _ = levels
+        state, estimate, estimate_mid, noise_draw = quad
+        down_value = level_next * np.sqrt(1.0 - noise_level**2 * (1.0 - (level_next / level)**2))
+        mid = float(np.exp(np.log(level) + where * (np.log(down_value) - np.log(level))))
+        ratio = np.log(level / down_value) / np.log(level / mid)
+        assert_close_to_spec(
+            dpmpp_2s_ancestral_step(level, level_next, state, estimate, (mid, estimate_mid),
+                                    noise_level, noise_draw),
+            form_of(level, level_next, state, estimate, mid, estimate_mid, noise_level,
+                    noise_draw),
+            "elementwise", scale=1.0 + np.abs(state) + (1.0 + ratio) * (
+                np.abs(estimate) + np.abs(estimate_mid)) + level_next * np.abs(noise_draw))
 
     spec_is_the_proven_form()
