@@ -1,5 +1,6 @@
 """Sample quality against model calls for DDPM, DDIM, PNDM, DPM-Solver++ and the σ samplers
-(Euler, Heun, Euler ancestral, EDM, LMS, DPM++ 2M, 2M SDE, 2S ancestral on the Karras grid).
+(Euler, Heun, Euler ancestral, EDM, LMS, DPM++ 2M, 2M SDE, 2S ancestral, UniPC on the Karras
+grid).
 
 Gaussian oracle (always): data N(0.3, 0.5²), linear T = 1000 schedule, exact oracle. The error is
 computed exactly, not sampled: each sampler's output law is Gaussian with the moments that
@@ -21,7 +22,7 @@ import torch
 
 from specdiff import spec
 from specdiff.diffusion import NoiseSchedule
-from specdiff.spec import dpmpp, karras
+from specdiff.spec import dpmpp, karras, unipc
 from specdiff.spec.chains import NumpyModel
 from specdiff.spec.sigma import sigma_grid_timesteps
 from specdiff.testing.exact_law import (
@@ -55,6 +56,8 @@ SIGMA_CHAINS: dict[str, Callable[[np.ndarray, list[int]], Chain]] = {
         b, v, m, x, n, eta=1.0, prediction_type="epsilon"),
     "dpmpp_2s_ancestral": lambda b, v: lambda m, x, n: dpmpp.dpmpp_2s_ancestral_chain(
         b, v, m, x, n, eta=1.0, prediction_type="epsilon"),
+    "unipc": lambda b, v: lambda m, x, _: unipc.unipc_chain(b, v, m, x,
+                                                            prediction_type="epsilon"),
 }
 
 

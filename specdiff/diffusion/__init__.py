@@ -64,6 +64,7 @@ from specdiff.diffusion.reverse import (
 from specdiff.diffusion.samplers import EpsModel, sample_ddim, sample_ddpm
 from specdiff.diffusion.schedules import alpha_bars, cosine_betas, linear_betas, sigmoid_betas
 from specdiff.diffusion.sigma import denoised, ve_from_vp, vp_from_ve
+from specdiff.diffusion.unipc import sample_unipc, unipc_corrector_step
 
 __all__ = [
     "Diffusion",
@@ -113,7 +114,9 @@ __all__ = [
     "sample_inpaint",
     "sample_lms",
     "sample_pndm",
+    "sample_unipc",
     "sigmoid_betas",
+    "unipc_corrector_step",
     "ve_from_vp",
     "vlb_term",
     "vp_from_ve",

@@ -32,11 +32,12 @@ from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.parameterization import prediction_target
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+from specdiff.diffusion.unipc import sample_unipc
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
 SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
                       "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
-                      "dpmpp_2s_ancestral"]
+                      "dpmpp_2s_ancestral", "unipc"]
 # EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
@@ -154,10 +155,10 @@ class Diffusion(ModuleWithSchedule):
         ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T; ``"pndm"`` and
         ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
         ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"lms"`` (order 4),
-        ``"dpmpp_2m"``, ``"euler_ancestral"`` (noise level ``eta``; 0 is Euler),
-        ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M), ``"dpmpp_2s_ancestral"`` (noise
-        level ``eta``) and ``"edm"`` (Heun with EDM's
-        churn S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
+        ``"dpmpp_2m"``, ``"unipc"`` (bh2, order 2), ``"euler_ancestral"`` (noise level ``eta``;
+        0 is Euler), ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M),
+        ``"dpmpp_2s_ancestral"`` (noise level ``eta``) and ``"edm"`` (Heun with EDM's churn
+        S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
         20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
@@ -196,7 +197,7 @@ class Diffusion(ModuleWithSchedule):
                                         prediction_type=kind)
         sigma_steps = 20 if steps is None else steps
         sigma_sampler = {"euler": sample_euler, "heun": sample_heun, "lms": sample_lms,
-                         "dpmpp_2m": sample_dpmpp_2m}.get(sampler)
+                         "dpmpp_2m": sample_dpmpp_2m, "unipc": sample_unipc}.get(sampler)
         if sigma_sampler is not None:
             return sigma_sampler(model, self.schedule, shape, steps=sigma_steps,
                                  generator=generator, dtype=dtype, progress=progress,
@@ -220,7 +221,7 @@ class Diffusion(ModuleWithSchedule):
         raise ValueError(
             "sampler must be one of 'ddim', 'ddpm', 'pndm', 'dpm_solver_pp', 'euler', 'heun', "
             "'euler_ancestral', 'edm', 'lms', 'dpmpp_2m', 'dpmpp_2m_sde', 'dpmpp_2s_ancestral', "
-            f"got {sampler!r}"
+            f"'unipc', got {sampler!r}"
         )
 
     sample = generate

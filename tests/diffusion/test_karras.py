@@ -17,6 +17,7 @@ from specdiff.diffusion import NoiseSchedule, sample_ddim, sample_dpm_solver_pp
 from specdiff.diffusion import dpmpp as torch_dpmpp
 from specdiff.diffusion import karras as torch_karras
 from specdiff.diffusion import sigma as torch_sigma
+from specdiff.diffusion import unipc as torch_unipc
 from specdiff.diffusion.dpmpp import (
     sample_dpmpp_2m,
     sample_dpmpp_2m_sde,
@@ -29,7 +30,8 @@ from specdiff.diffusion.karras import (
     sample_heun,
     sample_lms,
 )
-from specdiff.spec import dpmpp, karras, sigma
+from specdiff.diffusion.unipc import sample_unipc
+from specdiff.spec import dpmpp, karras, sigma, unipc
 from specdiff.spec.sigma import sigma_grid_timesteps
 from specdiff.testing import (
     LinearSchedule,
@@ -79,7 +81,7 @@ def test_torch_change_of_variables_and_denoiser_equal_the_spec(
 
 
 @pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12",
-                  "KSAMP-13", "KSAMP-14")
+                  "KSAMP-13", "KSAMP-14", "KSAMP-15")
 @given(case=step_case(), eta=st.floats(0.0, 1.0), to_zero=st.booleans())
 def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                           dtype: torch.dtype) -> None:
@@ -112,6 +114,10 @@ def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                        (np.sqrt(level * level_next), d_other), eta, z)),
         (torch_dpmpp.dpmpp_2s_ancestral_step(level, landing, t[0], t[1], None, eta, t[3]),
          dpmpp.dpmpp_2s_ancestral_step(level, landing, x, d, None, eta, z)),
+        (torch_unipc.unipc_corrector_step(level, level_next, t[0], t[1], t[2], (level_last, t[3])),
+         unipc.unipc_corrector_step(level, level_next, x, d, d_other, (level_last, z))),
+        (torch_unipc.unipc_corrector_step(level, level_next, t[0], t[1], t[2], None),
+         unipc.unipc_corrector_step(level, level_next, x, d, d_other, None)),
         (torch_karras.lms_step(landing, t[0], [(level_last, t[2]), (level, t[1])]),
          karras.lms_step(landing, x, [(level_last, d_other), (level, d)])),
     ]
@@ -126,7 +132,7 @@ def draws(generator: torch.Generator) -> Iterator[np.ndarray]:
 
 
 SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
-            "dpmpp_2s_ancestral"]
+            "dpmpp_2s_ancestral", "unipc"]
 
 
 def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int, grid: str,
@@ -156,6 +162,9 @@ def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int
     if sampler == "lms":
         return (sample_lms(torch_model, schedule, SHAPE, order=3, **kwargs),
                 karras.lms_chain(*common, order=3, prediction_type=prediction_type))  # type: ignore[arg-type]
+    if sampler == "unipc":
+        return (sample_unipc(torch_model, schedule, SHAPE, **kwargs),
+                unipc.unipc_chain(*common, prediction_type=prediction_type))  # type: ignore[arg-type]
     if sampler == "dpmpp_2s_ancestral":
         return (sample_dpmpp_2s_ancestral(torch_model, schedule, SHAPE, eta=0.6, **kwargs),
                 dpmpp.dpmpp_2s_ancestral_chain(*common, noises, eta=0.6,
@@ -273,6 +282,9 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
             lambda: sample_dpmpp_2s_ancestral(oracle, schedule, shape, eta=1.0, **kwargs),
             lambda m, x, n: dpmpp.dpmpp_2s_ancestral_chain(bars, visited, m, x, n, eta=1.0,
                                                            prediction_type="epsilon")),
+        "unipc": (lambda: sample_unipc(oracle, schedule, shape, **kwargs),
+                  lambda m, x, _: unipc.unipc_chain(bars, visited, m, x,
+                                                    prediction_type="epsilon")),
         "lms": (lambda: sample_lms(oracle, schedule, shape, order=4, **kwargs),
                 lambda m, x, _: karras.lms_chain(bars, visited, m, x, order=4,
                                                  prediction_type="epsilon")),
@@ -300,7 +312,7 @@ def uniform_log_snr_schedule(T: int) -> NoiseSchedule:
 @pytest.mark.spec("KSAMP-10")
 @pytest.mark.parametrize(("sampler", "order"), [
     (sample_euler, 0.8), (sample_heun, 1.5), (sample_dpmpp_2m, 1.5),
-    (functools.partial(sample_dpmpp_2s_ancestral, eta=0.0), 1.5)])
+    (functools.partial(sample_dpmpp_2s_ancestral, eta=0.0), 1.5), (sample_unipc, 2.5)])
 def test_deterministic_sigma_samplers_converge_at_their_order(
     sampler: Callable[..., torch.Tensor], order: float
 ) -> None:
@@ -379,6 +391,7 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
         (sample_dpmpp_2m_sde, {"eta": -0.5}, "eta must be in"),
         (sample_lms, {"order": 5}, "order must be in"),
         (sample_dpmpp_2s_ancestral, {"eta": 1.2}, "eta must be in"),
+        (sample_unipc, {"steps": 0}, "steps must be in"),
         (sample_lms, {"order": 0}, "order must be an int >= 1"),
         (sample_euler, {"x_T": torch.zeros(3, 3)}, "x_T must have shape"),
     ]
@@ -401,6 +414,9 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
             karras.euler_ancestral_step(2.0, 1.0, x.numpy(), x.numpy(), 1.0, None)
         with pytest.raises(ValueError, match="z must be given"):
             torch_dpmpp.dpmpp_2m_sde_step(2.0, 1.0, x, x, None, 0.5, None)
+        with pytest.raises(ValueError, match="older sigma must be in"):
+            unipc.unipc_corrector_step(2.0, 1.0, x.numpy(), x.numpy(), x.numpy(),
+                                       (1.5, x.numpy()))
         with pytest.raises(ValueError, match="previous sigma must be in"):
             dpmpp.dpmpp_2m_step(2.0, 1.0, x.numpy(), x.numpy(), (1.5, x.numpy()))
 
@@ -426,6 +442,7 @@ def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
             "edm": lambda g: sample_edm(diffusion, schedule, SHAPE, steps=6, s_churn=20.0,
                                         generator=g),
             "lms": lambda g: sample_lms(diffusion, schedule, SHAPE, steps=6, generator=g),
+            "unipc": lambda g: sample_unipc(diffusion, schedule, SHAPE, steps=6, generator=g),
             "dpmpp_2s_ancestral": lambda g: sample_dpmpp_2s_ancestral(
                 diffusion, schedule, SHAPE, steps=6, eta=0.5, generator=g),
             "dpmpp_2m": lambda g: sample_dpmpp_2m(diffusion, schedule, SHAPE, steps=6,

@@ -25,6 +25,7 @@ from specdiff.spec.sigma import (
     ve_from_vp,
     vp_from_ve,
 )
+from specdiff.spec.unipc import unic_weights, unipc_corrector_step
 from specdiff.testing import (
     alpha_bar_values,
     assert_close_to_spec,
@@ -386,5 +387,58 @@ def test_dpmpp_2s_is_k_diffusions_step_at_the_midpoint_and_euler_without_one() -
                     noise_draw),
             "elementwise", scale=1.0 + np.abs(state) + (1.0 + ratio) * (
                 np.abs(estimate) + np.abs(estimate_mid)) + level_next * np.abs(noise_draw))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-15")
+def test_unic_solves_its_order_conditions_and_unip2_is_dpmpp_2m() -> None:
+    h, r = sp.symbols("h r", positive=True)  # r here is −r of the law (the older point is behind)
+    b_h = sp.exp(-h) - 1
+    phi_1 = (1 - sp.exp(-h)) / h - 1
+    phi_2 = phi_1 / (-h) - sp.Rational(1, 2)
+    b = sp.Matrix([phi_1 / b_h, 2 * phi_2 / b_h])
+    older = (b[0] - b[1]) / (1 + r)
+    weights = sp.Matrix([older, b[0] - older])
+    assert sp.simplify(sp.Matrix([[1, 1], [-r, 1]]) * weights - b) == sp.zeros(2, 1)
+    # UniP-2 with ρ = ½: x_t − (e^{−h} − 1)·½·(D_last − D)/r_p with r_p = −h_last/h is KSAMP-6's
+    # D + (D − D_last)·h/(2·h_last) inside (1 − e^{−h})·(…).
+    h_last = sp.Symbol("h_last", positive=True)
+    unip = -b_h * (d_now + sp.Rational(1, 2) * (d_last - d_now) / (-h_last / h))
+    dpmpp = (1 - sp.exp(-h)) * (d_now + (d_now - d_last) * h / (2 * h_last))
+    assert sp.simplify(unip - dpmpp) == 0
+    weights_of = sp.lambdify((h, r), list(weights))
+    level_older = sp.Symbol("sigma_older", positive=True)
+    h_now = sp.log(sigma_last / sigma)
+    ratio = -sp.log(level_older / sigma_last) / h_now
+    weight_older, weight_new = weights.subs(r, -ratio).subs(h, h_now)
+    corrected = sigma / sigma_last * x + (1 - sigma / sigma_last) * (
+        d_last + weight_older * (z - d_last) / ratio + weight_new * (d_now - d_last))
+    form_of = sp.lambdify((sigma_last, sigma, x, d_last, d_now, level_older, z), corrected)
+
+    @given(sigma_levels(), st.floats(1.01, 5.0), arrays(4))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], spread: float,
+                                quad: tuple[np.ndarray, ...]) -> None:
+        level, level_last, _ = levels
+        level_older = level_last * spread
+        start, estimate_last, estimate, estimate_older = quad
+        step = float(np.log(level_last / level))
+        step_ratio = -float(np.log(level_older / level_last)) / step
+        expected_weights = weights_of(step, -step_ratio)
+        assert_close_to_spec(np.array(unic_weights(step, step_ratio)),
+                             np.array(expected_weights, dtype=np.float64), "elementwise",
+                             scale=1.0 + float(np.abs(expected_weights).sum()))
+        magnitude = 1.0 + abs(expected_weights[0] / step_ratio) + abs(expected_weights[1])
+        assert_close_to_spec(
+            unipc_corrector_step(level_last, level, start, estimate_last, estimate,
+                                 (level_older, estimate_older)),
+            form_of(level_last, level, start, estimate_last, estimate, level_older,
+                    estimate_older),
+            "elementwise", scale=1.0 + np.abs(start) + magnitude * (
+                np.abs(estimate_last) + np.abs(estimate) + np.abs(estimate_older)))
+        assert_close_to_spec(
+            unipc_corrector_step(level_last, level, start, estimate_last, estimate, None),
+            level / level_last * start + (1 - level / level_last) * (estimate_last + estimate) / 2,
+            "elementwise", scale=1.0 + np.abs(start) + np.abs(estimate_last) + np.abs(estimate))
 
     spec_is_the_proven_form()
