@@ -1,5 +1,5 @@
 """Sample quality against model calls for DDPM, DDIM, PNDM, DPM-Solver++ and the σ samplers
-(Euler, Heun, Euler ancestral, EDM, LMS, DPM++ 2M, 2M SDE, 2S ancestral, UniPC on the Karras
+(Euler, Heun, Euler ancestral, EDM, LMS, DPM++ 2M, 2M SDE, 2S ancestral, SDE, UniPC on the Karras
 grid).
 
 Gaussian oracle (always): data N(0.3, 0.5²), linear T = 1000 schedule, exact oracle. The error is
@@ -55,6 +55,8 @@ SIGMA_CHAINS: dict[str, Callable[[np.ndarray, list[int]], Chain]] = {
     "dpmpp_2m_sde": lambda b, v: lambda m, x, n: dpmpp.dpmpp_2m_sde_chain(
         b, v, m, x, n, eta=1.0, prediction_type="epsilon"),
     "dpmpp_2s_ancestral": lambda b, v: lambda m, x, n: dpmpp.dpmpp_2s_ancestral_chain(
+        b, v, m, x, n, eta=1.0, prediction_type="epsilon"),
+    "dpmpp_sde": lambda b, v: lambda m, x, n: dpmpp.dpmpp_sde_chain(
         b, v, m, x, n, eta=1.0, prediction_type="epsilon"),
     "unipc": lambda b, v: lambda m, x, _: unipc.unipc_chain(b, v, m, x,
                                                             prediction_type="epsilon"),

@@ -19,6 +19,7 @@ from specdiff.diffusion.dpmpp import (
     sample_dpmpp_2m,
     sample_dpmpp_2m_sde,
     sample_dpmpp_2s_ancestral,
+    sample_dpmpp_sde,
 )
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
 from specdiff.diffusion.karras import (
@@ -37,7 +38,7 @@ from specdiff.spec.parameterization import PredictionType, require_prediction_ty
 
 SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
                       "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
-                      "dpmpp_2s_ancestral", "unipc"]
+                      "dpmpp_2s_ancestral", "dpmpp_sde", "unipc"]
 # EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
@@ -157,9 +158,9 @@ class Diffusion(ModuleWithSchedule):
         ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"lms"`` (order 4),
         ``"dpmpp_2m"``, ``"unipc"`` (bh2, order 2), ``"euler_ancestral"`` (noise level ``eta``;
         0 is Euler), ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M),
-        ``"dpmpp_2s_ancestral"`` (noise level ``eta``) and ``"edm"`` (Heun with EDM's churn
-        S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md; default
-        20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
+        ``"dpmpp_2s_ancestral"``, ``"dpmpp_sde"`` (noise level ``eta``) and ``"edm"`` (Heun with
+        EDM's churn S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md;
+        default 20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
         is left as it is.
@@ -206,10 +207,12 @@ class Diffusion(ModuleWithSchedule):
             return sample_euler_ancestral(model, self.schedule, shape, steps=sigma_steps, eta=eta,
                                           generator=generator, dtype=dtype, progress=progress,
                                           prediction_type=kind)
-        if sampler == "dpmpp_2s_ancestral":
-            return sample_dpmpp_2s_ancestral(model, self.schedule, shape, steps=sigma_steps,
-                                             eta=eta, generator=generator, dtype=dtype,
-                                             progress=progress, prediction_type=kind)
+        if sampler in ("dpmpp_2s_ancestral", "dpmpp_sde"):
+            two_stage = (sample_dpmpp_2s_ancestral if sampler == "dpmpp_2s_ancestral"
+                         else sample_dpmpp_sde)
+            return two_stage(model, self.schedule, shape, steps=sigma_steps, eta=eta,
+                             generator=generator, dtype=dtype, progress=progress,
+                             prediction_type=kind)
         if sampler == "dpmpp_2m_sde":
             return sample_dpmpp_2m_sde(model, self.schedule, shape, steps=sigma_steps, eta=eta,
                                        generator=generator, dtype=dtype, progress=progress,
@@ -221,7 +224,7 @@ class Diffusion(ModuleWithSchedule):
         raise ValueError(
             "sampler must be one of 'ddim', 'ddpm', 'pndm', 'dpm_solver_pp', 'euler', 'heun', "
             "'euler_ancestral', 'edm', 'lms', 'dpmpp_2m', 'dpmpp_2m_sde', 'dpmpp_2s_ancestral', "
-            f"'unipc', got {sampler!r}"
+            f"'dpmpp_sde', 'unipc', got {sampler!r}"
         )
 
     sample = generate

@@ -1,7 +1,7 @@
-"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6, -12, -14): the DPM++ 2M,
-2M SDE and 2S ancestral steps on tensors and their samplers on any σ grid, each one loop that is
-its chain in ``spec.dpmpp``. The previous step's (σ, D) is kept in the
-loop and passed explicitly; the SDE's only draws after x_T are one z per step but the last.
+"""Torch mirror of DPM-Solver++ in the σ view (specs/sigma.md, KSAMP-6, -12, -14, -16): the DPM++
+2M, 2M SDE, 2S ancestral and SDE steps on tensors and their samplers on any σ grid, each one loop
+that is its chain in ``spec.dpmpp``. The previous step's (σ, D) is kept in the loop and passed
+explicitly; every draw after x_T is made in step order.
 """
 
 import math
@@ -11,7 +11,7 @@ from jaxtyping import Float
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_same_shape
-from specdiff.diffusion.karras import euler_step
+from specdiff.diffusion.karras import euler_ancestral_step, euler_step
 from specdiff.diffusion.noise_schedule import NoiseSchedule
 from specdiff.diffusion.samplers import EpsModel, _initial_noise, _progress
 from specdiff.diffusion.sigma import SigmaSampling, sigma_sampling, ve_from_vp
@@ -233,4 +233,105 @@ def sample_dpmpp_2s_ancestral(
             z = (torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
                  if up > 0.0 else None)
             x = dpmpp_2s_ancestral_step(sigma, sigma_next, x, denoised, midpoint, eta, z)
+    return x
+
+
+@typechecked
+def dpmpp_sde_noises(
+    sigma: float,
+    sigma_mid: float,
+    sigma_next: float,
+    z_first: Float[torch.Tensor, "batch *shape"],
+    z_second: Float[torch.Tensor, "batch *shape"],
+) -> tuple[Float[torch.Tensor, "batch *shape"], Float[torch.Tensor, "batch *shape"]]:
+    """KSAMP-16: n_1 = z_1, n_2 = (√(σ − σ_s)·z_1 + √(σ_s − σ')·z_2)/√(σ − σ'), for
+    0 ≤ σ' < σ_s < σ."""
+    require_real_in("sigma", sigma, 0.0, float("inf"), low_open=True, high_open=True)
+    require_real_in("sigma_mid", sigma_mid, 0.0, sigma, low_open=True, high_open=True)
+    require_real_in("sigma_next", sigma_next, 0.0, sigma_mid, high_open=True)
+    require_same_shape("z_second", z_second, "z_first", z_first)
+    span = math.sqrt(sigma - sigma_next)
+    first, second = math.sqrt(sigma - sigma_mid) / span, math.sqrt(sigma_mid - sigma_next) / span
+    return z_first, first * z_first + second * z_second
+
+
+@typechecked
+def dpmpp_sde_step(
+    sigma: float,
+    sigma_next: float,
+    x: Float[torch.Tensor, "batch *shape"],
+    denoised: Float[torch.Tensor, "batch *shape"],
+    midpoint: tuple[float, Float[torch.Tensor, "batch *shape"]],
+    eta: float,
+    noise: Float[torch.Tensor, "batch *shape"] | None,
+) -> Float[torch.Tensor, "batch *shape"]:
+    """KSAMP-16: x' = (σ_down/σ)·x + (1 − σ_down/σ)·((1 − 1/(2r))·D + D_s/(2r)) + σ_up·n_2,
+    (σ_down, σ_up) = euler_ancestral_sigmas(σ, σ', η), r = log(σ/σ_s)/log(σ/σ')."""
+    down, up = euler_ancestral_sigmas(sigma, sigma_next, eta)
+    sigma_mid, denoised_mid = midpoint
+    require_real_in("sigma_next", sigma_next, 0.0, sigma, low_open=True, high_open=True)
+    require_real_in("midpoint sigma", sigma_mid, 0.0, sigma, low_open=True, high_open=True)
+    require_same_shape("denoised", denoised, "x", x)
+    require_same_shape("midpoint denoised", denoised_mid, "x", x)
+    weight = 0.5 * math.log(sigma / sigma_next) / math.log(sigma / sigma_mid)  # 1/(2r)
+    decay = down / sigma
+    x_next = decay * x + (1.0 - decay) * ((1.0 - weight) * denoised + weight * denoised_mid)
+    if up == 0.0:
+        return x_next
+    if noise is None:
+        raise ValueError(f"noise must be given when the step adds noise (sigma_up = {up}), got "
+                         "None")
+    require_same_shape("noise", noise, "x", x)
+    return x_next + up * noise
+
+
+@typechecked
+def sample_dpmpp_sde(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    eta: float = 1.0,
+    grid: SigmaGridName = "karras",
+    rho: float | None = None,
+    generator: torch.Generator,
+    prediction_type: PredictionType = "epsilon",
+    x_T: Float[torch.Tensor, "..."] | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> Float[torch.Tensor, "..."]:
+    """KSAMP-7: DPM++ SDE (k-diffusion's sample_dpmpp_sde, r = ½) with noise level ``eta`` on the
+    σ grid ``grid`` (SIGMA-4): the midpoint on a table level, two draws per step with a midpoint
+    (one without), none on the last; equals ``spec.dpmpp.dpmpp_sde_chain``."""
+    require_real_in("eta", eta, 0.0, 1.0)
+    sampling = sigma_sampling(schedule, steps, grid, rho, prediction_type, "sample_dpmpp_sde")
+    host_alpha_bars = schedule.alpha_bars.to("cpu", torch.float64).numpy()
+    count = len(sampling.visited)
+
+    def draw(like: torch.Tensor) -> torch.Tensor | None:
+        return (torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+                if eta > 0.0 else None)
+
+    with torch.no_grad():
+        x = _initial_noise(shape, x_T, generator, dtype)
+        x = ve_from_vp(sampling.alpha_bars[sampling.visited[0]], x)
+        for i in _progress(range(count), count, "DPM++ SDE", progress):
+            t, sigma, sigma_next = sampling.visited[i], sampling.sigmas[i], sampling.sigmas[i + 1]
+            denoised = sampling.denoise(model, x, t, prediction_type)
+            if i + 1 == count:
+                x = euler_step(sigma, sigma_next, x, denoised)
+                continue
+            t_mid = dpmpp_2s_midpoint(host_alpha_bars, t, sigma_next)
+            if not sampling.visited[i + 1] < t_mid < t:
+                x = euler_ancestral_step(sigma, sigma_next, x, denoised, eta, draw(x))
+                continue
+            sigma_mid = sampling.sigma_table[t_mid]
+            first = draw(x)
+            second = draw(x)
+            if first is not None and second is not None:
+                first, second = dpmpp_sde_noises(sigma, sigma_mid, sigma_next, first, second)
+            x_mid = euler_ancestral_step(sigma, sigma_mid, x, denoised, eta, first)
+            midpoint = (sigma_mid, sampling.denoise(model, x_mid, t_mid, prediction_type))
+            x = dpmpp_sde_step(sigma, sigma_next, x, denoised, midpoint, eta, second)
     return x

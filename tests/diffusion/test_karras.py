@@ -22,6 +22,7 @@ from specdiff.diffusion.dpmpp import (
     sample_dpmpp_2m,
     sample_dpmpp_2m_sde,
     sample_dpmpp_2s_ancestral,
+    sample_dpmpp_sde,
 )
 from specdiff.diffusion.karras import (
     sample_edm,
@@ -81,7 +82,7 @@ def test_torch_change_of_variables_and_denoiser_equal_the_spec(
 
 
 @pytest.mark.spec("KSAMP-1", "KSAMP-2", "KSAMP-3", "KSAMP-4", "KSAMP-6", "KSAMP-12",
-                  "KSAMP-13", "KSAMP-14", "KSAMP-15")
+                  "KSAMP-13", "KSAMP-14", "KSAMP-15", "KSAMP-16")
 @given(case=step_case(), eta=st.floats(0.0, 1.0), to_zero=st.booleans())
 def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
                                           dtype: torch.dtype) -> None:
@@ -116,6 +117,12 @@ def test_torch_steps_equal_the_spec_steps(case: Any, eta: float, to_zero: bool,
          dpmpp.dpmpp_2s_ancestral_step(level, landing, x, d, None, eta, z)),
         (torch_unipc.unipc_corrector_step(level, level_next, t[0], t[1], t[2], (level_last, t[3])),
          unipc.unipc_corrector_step(level, level_next, x, d, d_other, (level_last, z))),
+        (torch_dpmpp.dpmpp_sde_step(level, level_next, t[0], t[1],
+                                    (np.sqrt(level * level_next), t[2]), eta, t[3]),
+         dpmpp.dpmpp_sde_step(level, level_next, x, d, (np.sqrt(level * level_next), d_other),
+                              eta, z)),
+        (torch_dpmpp.dpmpp_sde_noises(level, np.sqrt(level * level_next), landing, t[0], t[3])[1],
+         dpmpp.dpmpp_sde_noises(level, np.sqrt(level * level_next), landing, x, z)[1]),
         (torch_unipc.unipc_corrector_step(level, level_next, t[0], t[1], t[2], None),
          unipc.unipc_corrector_step(level, level_next, x, d, d_other, None)),
         (torch_karras.lms_step(landing, t[0], [(level_last, t[2]), (level, t[1])]),
@@ -132,7 +139,7 @@ def draws(generator: torch.Generator) -> Iterator[np.ndarray]:
 
 
 SAMPLERS = ["euler", "heun", "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
-            "dpmpp_2s_ancestral", "unipc"]
+            "dpmpp_2s_ancestral", "dpmpp_sde", "unipc"]
 
 
 def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int, grid: str,
@@ -162,6 +169,10 @@ def run_pair(sampler: str, bars: np.ndarray, schedule: NoiseSchedule, steps: int
     if sampler == "lms":
         return (sample_lms(torch_model, schedule, SHAPE, order=3, **kwargs),
                 karras.lms_chain(*common, order=3, prediction_type=prediction_type))  # type: ignore[arg-type]
+    if sampler == "dpmpp_sde":
+        return (sample_dpmpp_sde(torch_model, schedule, SHAPE, eta=0.9, **kwargs),
+                dpmpp.dpmpp_sde_chain(*common, noises, eta=0.9,
+                                      prediction_type=prediction_type))  # type: ignore[arg-type]
     if sampler == "unipc":
         return (sample_unipc(torch_model, schedule, SHAPE, **kwargs),
                 unipc.unipc_chain(*common, prediction_type=prediction_type))  # type: ignore[arg-type]
@@ -282,6 +293,10 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
             lambda: sample_dpmpp_2s_ancestral(oracle, schedule, shape, eta=1.0, **kwargs),
             lambda m, x, n: dpmpp.dpmpp_2s_ancestral_chain(bars, visited, m, x, n, eta=1.0,
                                                            prediction_type="epsilon")),
+        "dpmpp_sde": (
+            lambda: sample_dpmpp_sde(oracle, schedule, shape, eta=1.0, **kwargs),
+            lambda m, x, n: dpmpp.dpmpp_sde_chain(bars, visited, m, x, n, eta=1.0,
+                                                  prediction_type="epsilon")),
         "unipc": (lambda: sample_unipc(oracle, schedule, shape, **kwargs),
                   lambda m, x, _: unipc.unipc_chain(bars, visited, m, x,
                                                     prediction_type="epsilon")),
@@ -297,7 +312,7 @@ def test_sigma_samplers_with_the_gaussian_oracle_have_their_exact_moments(sample
                                                           prediction_type="epsilon")),
     }
     run, chain = chains[sampler]
-    mean, variance = exact_moments(chain, bars, DATA_MEAN, DATA_STD, "epsilon", 10)
+    mean, variance = exact_moments(chain, bars, DATA_MEAN, DATA_STD, "epsilon", 20)
     samples = run().to(torch.float64).numpy()
     assert_gaussian_moments(samples, mean, variance, f"{sampler} on the {grid} grid")
 
@@ -392,6 +407,7 @@ def test_sigma_sampler_arguments_are_validated(checks: bool) -> None:
         (sample_lms, {"order": 5}, "order must be in"),
         (sample_dpmpp_2s_ancestral, {"eta": 1.2}, "eta must be in"),
         (sample_unipc, {"steps": 0}, "steps must be in"),
+        (sample_dpmpp_sde, {"eta": -0.1}, "eta must be in"),
         (sample_lms, {"order": 0}, "order must be an int >= 1"),
         (sample_euler, {"x_T": torch.zeros(3, 3)}, "x_T must have shape"),
     ]
@@ -443,6 +459,8 @@ def test_diffusion_generate_runs_each_sigma_sampler(sampler: str) -> None:
                                         generator=g),
             "lms": lambda g: sample_lms(diffusion, schedule, SHAPE, steps=6, generator=g),
             "unipc": lambda g: sample_unipc(diffusion, schedule, SHAPE, steps=6, generator=g),
+            "dpmpp_sde": lambda g: sample_dpmpp_sde(diffusion, schedule, SHAPE, steps=6, eta=0.5,
+                                                    generator=g),
             "dpmpp_2s_ancestral": lambda g: sample_dpmpp_2s_ancestral(
                 diffusion, schedule, SHAPE, steps=6, eta=0.5, generator=g),
             "dpmpp_2m": lambda g: sample_dpmpp_2m(diffusion, schedule, SHAPE, steps=6,

@@ -10,7 +10,13 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from specdiff.spec.dpmpp import dpmpp_2m_sde_step, dpmpp_2m_step, dpmpp_2s_ancestral_step
+from specdiff.spec.dpmpp import (
+    dpmpp_2m_sde_step,
+    dpmpp_2m_step,
+    dpmpp_2s_ancestral_step,
+    dpmpp_sde_noises,
+    dpmpp_sde_step,
+)
 from specdiff.spec.karras import (
     edm_churn,
     euler_ancestral_step,
@@ -440,5 +446,54 @@ def test_unic_solves_its_order_conditions_and_unip2_is_dpmpp_2m() -> None:
             unipc_corrector_step(level_last, level, start, estimate_last, estimate, None),
             level / level_last * start + (1 - level / level_last) * (estimate_last + estimate) / 2,
             "elementwise", scale=1.0 + np.abs(start) + np.abs(estimate_last) + np.abs(estimate))
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("KSAMP-16")
+def test_dpmpp_sde_draws_are_brownian_increments_and_its_step_is_k_diffusions() -> None:
+    level_mid, d_mid, eta = sp.symbols("sigma_mid denoised_mid eta", positive=True)
+    z_1, z_2 = sp.symbols("z_1 z_2", real=True)
+    span = sp.sqrt(sigma - sigma_next)
+    second = (sp.sqrt(sigma - level_mid) * z_1 + sp.sqrt(level_mid - sigma_next) * z_2) / span
+    domain = {sigma: level_mid * (1 + q), level_mid: sigma_next * (1 + p)}
+    # Unit variance, and the covariance of Brownian increments over nested intervals.
+    assert sp.simplify((sp.diff(second, z_1) ** 2 + sp.diff(second, z_2) ** 2 - 1)
+                       .subs(domain)) == 0
+    covariance = sp.diff(second, z_1)
+    assert sp.simplify((covariance**2 - (sigma - level_mid) / (sigma - sigma_next))
+                       .subs(domain)) == 0
+    down = sp.Symbol("sigma_down", positive=True)
+    weight = sp.log(sigma / sigma_next) / (2 * sp.log(sigma / level_mid))
+    stage_2 = down / sigma * x + (1 - down / sigma) * ((1 - weight) * d_now + weight * d_mid)
+    k_diffusion = down / sigma * x - (sp.exp(-sp.log(sigma / down)) - 1) * (
+        (1 - weight) * d_now + weight * d_mid)
+    assert sp.simplify(stage_2 - k_diffusion) == 0
+    midpoint_weight = weight.subs(level_mid, sp.sqrt(sigma * sigma_next))
+    assert sp.simplify(sp.expand_log(midpoint_weight.subs(sigma, sigma_next * (1 + q)),
+                                     force=True) - 1) == 0  # r = ½ there: 1/(2r) = 1
+    assert sp.simplify(stage_2.subs(d_mid, d_now) - euler_form(sigma, down, x, d_now)) == 0
+    up = eta * sp.sqrt(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2)
+    full = stage_2.subs(down, sp.sqrt(sigma_next**2 - up**2)) + up * z
+    step_of = sp.lambdify((sigma, sigma_next, x, d_now, level_mid, d_mid, eta, z), full)
+    noises_of = sp.lambdify((sigma, level_mid, sigma_next, z_1, z_2), second)
+
+    @given(sigma_levels(), st.floats(0.0, 1.0), st.floats(0.05, 0.95), arrays(4))
+    def spec_is_the_proven_form(levels: tuple[float, float, float], noise_level: float,
+                                where: float, quad: tuple[np.ndarray, ...]) -> None:
+        level_next, level, _ = levels
+        state, estimate, estimate_mid, draw = quad
+        mid = float(np.exp(np.log(level) + where * (np.log(level_next) - np.log(level))))
+        ratio = np.log(level / mid) / np.log(level / level_next)
+        assert_close_to_spec(
+            dpmpp_sde_step(level, level_next, state, estimate, (mid, estimate_mid), noise_level,
+                           draw),
+            step_of(level, level_next, state, estimate, mid, estimate_mid, noise_level, draw),
+            "elementwise", scale=1.0 + np.abs(state) + (1.0 + 1.0 / ratio) * (
+                np.abs(estimate) + np.abs(estimate_mid)) + level_next * np.abs(draw))
+        first, later = dpmpp_sde_noises(level, mid, level_next, state, draw)
+        assert np.array_equal(first, state)
+        assert_close_to_spec(later, noises_of(level, mid, level_next, state, draw),
+                             "elementwise", scale=1.0 + np.abs(state) + np.abs(draw))
 
     spec_is_the_proven_form()
