@@ -209,6 +209,19 @@ def test_sigma_samplers_are_their_spec_chains_on_their_draws(
 
 
 @pytest.mark.spec("KSAMP-7")
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_each_sigma_sampler_is_its_chain_with_every_kind_of_step(sampler: str) -> None:
+    # 6 Karras levels on T = 40: every step has a table level between its ends (so 2S and SDE
+    # take their two-stage steps and draw twice), and every stochastic step draws.
+    bars = spec.alpha_bars_linear(40, 1e-4, 0.2)
+    actual, expected = run_pair(sampler, bars, NoiseSchedule.linear(40, 1e-4, 0.2), 6, "karras",
+                                "epsilon", 5, 40)
+    sigma_max = float(np.sqrt((1.0 - bars[-1]) / bars[-1]))
+    assert_close_to_spec(actual, expected, "network", scale=np.sqrt(1.0 + sigma_max**2) * max(
+        1.0, float(np.abs(expected).max())) / np.sqrt(bars[-1]))
+
+
+@pytest.mark.spec("KSAMP-7")
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
 def test_on_spacing_grids_euler_is_ddim_and_dpmpp_2m_is_dpm_solver_pp(spacing: str) -> None:
     schedule = NoiseSchedule.linear(200)
