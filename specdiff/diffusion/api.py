@@ -16,19 +16,38 @@ from torch.nn import functional
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._validate import require_tensor_finite
+from specdiff.diffusion.dpmpp import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
+    sample_dpmpp_sde,
+)
 from specdiff.diffusion.forward import add_noise, noised_sample_from_eps
+from specdiff.diffusion.karras import (
+    sample_edm,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_heun,
+    sample_lms,
+)
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
 from specdiff.diffusion.parameterization import prediction_target
 from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+from specdiff.diffusion.unipc import sample_unipc
 from specdiff.spec._validate import require_choice
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 
-SAMPLERS = ("ddim", "ddpm", "pndm", "dpm_solver_pp")
+SAMPLERS = ("ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun", "euler_ancestral", "edm",
+            "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2s_ancestral", "dpmpp_sde", "unipc")
 if TYPE_CHECKING:
-    SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp"]
+    SamplerName = Literal["ddim", "ddpm", "pndm", "dpm_solver_pp", "euler", "heun",
+                          "euler_ancestral", "edm", "lms", "dpmpp_2m", "dpmpp_2m_sde",
+                          "dpmpp_2s_ancestral", "dpmpp_sde", "unipc"]
 else:
     SamplerName = str  # checked by require_choice, with run-time type checks on or off
+# EDM's S_churn for eta = 1 (Karras et al. 2022, table 5: 40 to 80 on ImageNet-64).
+EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
 Conditioning = Mapping[str, torch.Tensor]
 
@@ -178,8 +197,13 @@ class Diffusion(ModuleWithSchedule):
         ``sampler="ddim"`` visits ``steps`` timesteps (default 50, at most T) with noise level
         ``eta``; ``"ddpm"`` visits all T, so ``steps`` must be None or T; ``"pndm"`` and
         ``"dpm_solver_pp"`` are the deterministic multistep solvers (default 50 and 20 steps;
-        ``eta`` and ``clip`` do not apply to them). A zero-terminal-SNR schedule samples with
-        trailing spacing. ``seed`` seeds the one
+        ``eta`` and ``clip`` do not apply to them). ``"euler"``, ``"heun"``, ``"lms"`` (order 4),
+        ``"dpmpp_2m"``, ``"unipc"`` (bh2, order 2), ``"euler_ancestral"`` (noise level ``eta``;
+        0 is Euler), ``"dpmpp_2m_sde"`` (noise level ``eta``; 0 is DPM++ 2M),
+        ``"dpmpp_2s_ancestral"``, ``"dpmpp_sde"`` (noise level ``eta``) and ``"edm"`` (Heun with
+        EDM's churn S_churn = 40·``eta``; 0 is Heun) step on the Karras σ grid (specs/sigma.md;
+        default 20 steps, ``clip`` does not apply; not for zero-terminal-SNR schedules). A
+        zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
         is left as it is.
         """
@@ -210,10 +234,36 @@ class Diffusion(ModuleWithSchedule):
             return sample_pndm(model, self.schedule, shape, steps=50 if steps is None else steps,
                                generator=generator, dtype=dtype, progress=progress,
                                prediction_type=kind)
-        return sample_dpm_solver_pp(model, self.schedule, shape,
-                                    steps=20 if steps is None else steps,
-                                    generator=generator, dtype=dtype, progress=progress,
-                                    prediction_type=kind)
+        if sampler == "dpm_solver_pp":
+            return sample_dpm_solver_pp(model, self.schedule, shape,
+                                        steps=20 if steps is None else steps,
+                                        generator=generator, dtype=dtype, progress=progress,
+                                        prediction_type=kind)
+        sigma_steps = 20 if steps is None else steps
+        sigma_sampler = {"euler": sample_euler, "heun": sample_heun, "lms": sample_lms,
+                         "dpmpp_2m": sample_dpmpp_2m, "unipc": sample_unipc}.get(sampler)
+        if sigma_sampler is not None:
+            return sigma_sampler(model, self.schedule, shape, steps=sigma_steps,
+                                 generator=generator, dtype=dtype, progress=progress,
+                                 prediction_type=kind)
+        if sampler == "euler_ancestral":
+            return sample_euler_ancestral(model, self.schedule, shape, steps=sigma_steps, eta=eta,
+                                          generator=generator, dtype=dtype, progress=progress,
+                                          prediction_type=kind)
+        if sampler in ("dpmpp_2s_ancestral", "dpmpp_sde"):
+            two_stage = (sample_dpmpp_2s_ancestral if sampler == "dpmpp_2s_ancestral"
+                         else sample_dpmpp_sde)
+            return two_stage(model, self.schedule, shape, steps=sigma_steps, eta=eta,
+                             generator=generator, dtype=dtype, progress=progress,
+                             prediction_type=kind)
+        if sampler == "dpmpp_2m_sde":
+            return sample_dpmpp_2m_sde(model, self.schedule, shape, steps=sigma_steps, eta=eta,
+                                       generator=generator, dtype=dtype, progress=progress,
+                                       prediction_type=kind)
+        # The last name require_choice let through.
+        return sample_edm(model, self.schedule, shape, steps=sigma_steps,
+                          s_churn=EDM_CHURN_PER_ETA * eta, generator=generator, dtype=dtype,
+                          progress=progress, prediction_type=kind)
 
     sample = generate
 

@@ -10,9 +10,9 @@ from specdiff.spec._validate import (
     require_choice,
     require_int_at_least,
     require_ndim,
-    require_real_in,
     require_values_in,
 )
+from specdiff.spec.sigma import sigma_grid_timesteps
 
 SPACINGS = ("leading", "trailing", "linspace")
 if TYPE_CHECKING:
@@ -63,24 +63,4 @@ def karras_timesteps(
     require_int_at_least("num_steps", num_steps, 2)
     if num_steps > T:
         raise ValueError(f"num_steps must be in [2, T] = [2, {T}], got {num_steps}")
-    require_real_in("rho", rho, 0.0, 1e3, low_open=True)
-    if not np.all(np.diff(alpha_bars) < 0.0):
-        raise ValueError("alpha_bars must be strictly decreasing for Karras timesteps")
-    log_sigmas = 0.5 * np.log((1.0 - alpha_bars) / alpha_bars)
-    flat = np.diff(log_sigmas) <= 0.0
-    if bool(np.any(flat)):
-        # Neighbouring ᾱ (e.g. 1e-4 and the next float) whose log σ round to one float leave
-        # the σ → t interpolation without a unique answer.
-        t = int(np.argmax(flat))
-        raise ValueError(
-            f"alpha_bars must give log sigma = ½·log((1 − ᾱ)/ᾱ) strictly increasing in float64 "
-            f"for Karras timesteps; ᾱ at t = {t} and t = {t + 1} are too close to tell apart"
-        )
-    ramp = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
-    low, high = np.exp(log_sigmas[0]) ** (1.0 / rho), np.exp(log_sigmas[-1]) ** (1.0 / rho)
-    sigmas = (high + ramp * (low - high)) ** rho
-    fractional = np.interp(np.log(sigmas), log_sigmas, np.arange(T, dtype=np.float64))
-    rounded = np.floor(fractional + 0.5).astype(np.int64)
-    _, first = np.unique(rounded, return_index=True)
-    kept: np.ndarray = np.ascontiguousarray(rounded[np.sort(first)], dtype=np.int64)
-    return kept
+    return sigma_grid_timesteps(alpha_bars, num_steps, "karras", rho)
