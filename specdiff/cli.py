@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 
 from specdiff.data import load_image, uint8_to_unit_range
 from specdiff.diffusion import Diffusion, GuidedModel, sample_inpaint
+from specdiff.diffusion.api import SAMPLERS
 from specdiff.evaluation import evaluate_run, write_json_atomic
 from specdiff.nn import SuperResolutionUNet
 from specdiff.spec.images import write_ppm
@@ -401,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampler = commands.add_parser("sample", help="write a PNG grid of samples from a run")
     sampler.add_argument("run_dir")
     sampler.add_argument("--n", type=SAMPLE_COUNT, default=64, help=f"in {SAMPLE_COUNT}")
-    sampler.add_argument("--sampler", default="ddim",
-                         choices=["ddim", "ddpm", "pndm", "dpm_solver_pp"])
+    sampler.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                         help="the σ samplers (euler … unipc) are specs/sigma.md's; --eta is the "
+                              "ancestral/SDE noise (EDM: S_churn = 40·eta)")
     sampler.add_argument("--steps", type=TIMESTEPS, default=50,
                          help=f"steps (not for ddpm: all T), in {TIMESTEPS} and at most T")
     sampler.add_argument("--eta", type=PROBABILITY, default=0.0,
