@@ -432,3 +432,9 @@ def test_help_shows_each_number_options_range(command: str,
     assert exit_.value.code == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert "--seed SEED in [0, 2**" in shown
+
+
+def test_class_all_is_read_by_value_not_identity() -> None:
+    # argv strings are not interned: a parser comparing with `is` would miss a built 'all'.
+    assert cli.class_choice("".join(["al", "l"])) == "all"
+    assert cli.class_choice("3") == 3
