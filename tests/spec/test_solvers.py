@@ -89,8 +89,12 @@ def test_plms_weights_are_the_adams_bashforth_weights() -> None:
     for n in range(1, 5):
         derived = adams_bashforth_weights(n)
         assert sum(derived) == 1
-        # Each table entry is the correctly rounded float of the exact weight.
-        assert solvers.PLMS_WEIGHTS[n] == tuple(float(w) for w in derived), n
+        # Each weight the combination applies is the correctly rounded float of the exact one:
+        # a history that is 1 at one position and 0 elsewhere returns that position's weight.
+        for position, weight in enumerate(derived):
+            unit_history = [np.full(SHAPE, float(j == position)) for j in range(n)]
+            applied = solvers.plms_eps(unit_history)
+            assert np.all(applied == float(weight)), (n, position)
 
 
 @pytest.mark.spec("SOLV-2")

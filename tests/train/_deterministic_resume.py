@@ -1,7 +1,7 @@
-"""TRAIN-12's check, run in a fresh process (``CUBLAS_WORKSPACE_CONFIG`` must be set before CUDA
-starts): a U-Net run with dropout, trained straight and trained with a stop and a resume in a
-new Trainer, under ``torch.use_deterministic_algorithms(True)``; prints the names of the state
-tensors that differ (none, when the law holds) as JSON.
+"""TRAIN-12's check: a U-Net run with dropout, trained straight and trained with a stop and a
+resume in a new Trainer, under ``torch.use_deterministic_algorithms(True)``; the names of the
+state tensors that differ (none, when the law holds). On CUDA it runs in a fresh process
+(``CUBLAS_WORKSPACE_CONFIG`` must be set before CUDA starts) and prints them as JSON:
 
     CUBLAS_WORKSPACE_CONFIG=:4096:8 python -m tests.train._deterministic_resume DEVICE RUN_DIR
 """
@@ -29,8 +29,17 @@ def unet_trainer(run_dir: Path, device: str, steps: int) -> Trainer:
                    device=device)
 
 
-def main(device: str, run_dir: Path) -> None:
+def differing_state(device: str, run_dir: Path) -> list[str]:
+    """Runs the check with deterministic algorithms on, and restores the flag after it."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
+    try:
+        return _differing_state(device, run_dir)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _differing_state(device: str, run_dir: Path) -> list[str]:
     straight = unet_trainer(run_dir / "straight", device, steps=4)
     straight.fit()
     unet_trainer(run_dir / "resumed", device, steps=2).fit()
@@ -38,8 +47,8 @@ def main(device: str, run_dir: Path) -> None:
     assert resumed.resume() == 2
     resumed.fit()
     left, right = run_state(straight), run_state(resumed)
-    print(json.dumps(sorted(key for key in left if not torch.equal(left[key], right[key]))))
+    return sorted(key for key in left if not torch.equal(left[key], right[key]))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    print(json.dumps(differing_state(sys.argv[1], Path(sys.argv[2]))))
