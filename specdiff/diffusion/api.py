@@ -107,6 +107,11 @@ class Diffusion(ModuleWithSchedule):
     def num_timesteps(self) -> int:
         return self.schedule.num_timesteps
 
+    def with_model(self, model: nn.Module) -> "Diffusion":
+        """The same diffusion (schedule, prediction type) around another module: a DDP- or
+        compile-wrapped view of this one's model, for instance."""
+        return Diffusion(model, self.schedule, self.prediction_type)
+
     def add_noise(
         self,
         x0: Float[torch.Tensor, "batch *shape"],

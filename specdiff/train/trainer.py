@@ -103,7 +103,7 @@ class Trainer:
             model = torch.compile(model)  # type: ignore[assignment]
         if model is self.diffusion.model:
             return self.diffusion
-        return Diffusion(model, self.diffusion.schedule)
+        return self.diffusion.with_model(model)
 
     def resume(self) -> int:
         """Load the newest usable checkpoint of run_dir if it has any; return the step to go on

@@ -12,10 +12,14 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from specdiff import spec
+from specdiff.spec.parameterization import PREDICTION_TYPES, PredictionType
 from specdiff.testing import assert_close_to_spec
 from specdiff.train.randomness import batch_indices, step_generator
+from specdiff.train.trainer import read_metrics
 from tests.train._documented_draws import STEP, documented_batch, documented_generator
 from tests.train._dropout_run import dropout_trainer
+from tests.train._tiny_run import TIMESTEPS, tiny_trainer
 
 SEEDS = st.integers(0, 2**22 - 1)
 STEPS = st.integers(0, 2**40 - 1)
@@ -123,3 +127,43 @@ def test_the_trainers_ema_is_the_documented_average_of_its_weights(tmp_path: Pat
         for value, mean in zip(after, means, strict=True):
             scale = 1 + float(mean.abs().max()) * (step + 1)
             assert_close_to_spec(value, mean.numpy(), "reduction", scale=scale)
+
+
+class _Forwarding(torch.nn.Module):
+    """A stand-in for torch.compile's wrapper: another module computing the same function, so
+    the trainer takes its wrapped-model path without compiling."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.wrapped = model
+
+    def forward(self, *inputs: Any, **keywords: Any) -> Any:
+        return self.wrapped(*inputs, **keywords)
+
+
+@pytest.mark.spec("TRAIN-1", "PARAM-3")
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "compile-wrapped"])
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_a_step_trains_on_the_target_of_the_runs_prediction_type(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prediction_type: PredictionType,
+        wrapped: bool) -> None:
+    # A wrapped model (--compile, DDP) once lost the prediction type: v and x0 runs trained on ε.
+    monkeypatch.setattr(torch, "compile", _Forwarding)
+    seed = 3
+    trainer = tiny_trainer(tmp_path, steps=1, seed=seed, prediction_type=prediction_type,
+                           compile=wrapped)
+    drawn = _expected_step(trainer, seed, 0)
+    x0, eps = (drawn[name].double() for name in ("x0", "eps"))
+    # PARAM-3's target, from the spec's ᾱ of the run's schedule (linear, T = 50, DDPM's β ends).
+    alpha_bar = torch.from_numpy(spec.alpha_bars_linear(TIMESTEPS, 1e-4, 0.02))[drawn["t"]]
+    alpha_bar = alpha_bar.view(-1, 1, 1, 1)
+    x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
+    target = {"epsilon": eps, "sample": x0,
+              "v_prediction": alpha_bar.sqrt() * eps - (1 - alpha_bar).sqrt() * x0}
+    with torch.no_grad():
+        output = trainer.diffusion.model(x_t.float(), drawn["t"]).double()
+    expected = float(((target[prediction_type] - output) ** 2).mean())
+    trainer.fit()
+    logged = next(iter(read_metrics(tmp_path)))["loss"]
+    # float32 x_t and network against the float64 statement.
+    assert logged == pytest.approx(expected, rel=1e-4)
