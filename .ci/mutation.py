@@ -37,7 +37,7 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
     "diffusion": (["specdiff/diffusion"], ["tests/diffusion", "tests/test_latent.py"]),
     "train": (["specdiff/train"], ["tests/train"]),
     "data": (["specdiff/data"], ["tests/data"]),
-    "cli": (["specdiff/cli.py"], ["tests/test_cli.py", "tests/test_cli_fuzz.py"]),
+    "cli": (["specdiff/cli"], ["tests/test_cli.py", "tests/test_cli_fuzz.py"]),
 }
 
 # Replacements that raise TypeError on floats/arrays (so are "killed" by any call): left out.

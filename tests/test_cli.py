@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from specdiff import cli
-from specdiff.cli import main
+from specdiff.cli import loading, main
+from specdiff.cli.options import class_choice
 from specdiff.diffusion import Diffusion, GuidedModel
 from specdiff.spec import read_ppm
 from specdiff.testing import write_png
@@ -205,7 +205,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_loading_the_run(
     def loaded_too_early(*_: object) -> None:
         pytest.fail("the run was loaded before the output path was checked")
 
-    monkeypatch.setattr(cli, "load_for_sampling", loaded_too_early)
+    monkeypatch.setattr(loading, "load_for_sampling", loaded_too_early)
     extra = {"inpaint": ["--image", str(inputs["image"]), "--mask", str(inputs["mask"])],
              "upscale": ["--image", str(inputs["small"])]}.get(command, [])
     if option == "--ppm":
@@ -436,5 +436,5 @@ def test_help_shows_each_number_options_range(command: str,
 
 def test_class_all_is_read_by_value_not_identity() -> None:
     # argv strings are not interned: a parser comparing with `is` would miss a built 'all'.
-    assert cli.class_choice("".join(["al", "l"])) == "all"
-    assert cli.class_choice("3") == 3
+    assert class_choice("".join(["al", "l"])) == "all"
+    assert class_choice("3") == 3

@@ -1,0 +1,54 @@
+"""``specdiff evaluate``: held-out loss, bits/dim and sample statistics into metrics.json."""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from specdiff.cli.loading import load_run, require_generative
+from specdiff.cli.options import (
+    BATCH_SIZE,
+    DEVICES,
+    EVALUATE_SEED,
+    SAMPLE_COUNT,
+    TIMESTEPS,
+    output_file,
+    output_problem,
+)
+from specdiff.evaluation import evaluate_run, write_json_atomic
+from specdiff.train.run import resolve_device
+
+
+def add_parser(commands: Any) -> None:
+    """Adds the command, its options and their accepted ranges, to ``commands``."""
+    evaluator = commands.add_parser(
+        "evaluate", help="held-out loss, bits/dim and sample statistics into metrics.json")
+    evaluator.add_argument("run_dir")
+    evaluator.add_argument("--n-samples", type=SAMPLE_COUNT, default=256,
+                           help=f"held-out images evaluated and samples generated (default "
+                                f"256), in {SAMPLE_COUNT}")
+    evaluator.add_argument("--vlb-timesteps", type=TIMESTEPS, default=None,
+                           help=f"K: stratified bound estimate over K timesteps (default: all "
+                                f"T), in {TIMESTEPS} and at most T")
+    evaluator.add_argument("--batch-size", type=BATCH_SIZE, default=64, help=f"in {BATCH_SIZE}")
+    evaluator.add_argument("--seed", type=EVALUATE_SEED, default=0,
+                           help=f"in {EVALUATE_SEED} (batch i draws from seed + i)")
+    evaluator.add_argument("--device", default="auto", choices=DEVICES)
+    evaluator.add_argument("--out", type=output_file, default=None,
+                           help="default: RUN_DIR/metrics.json")
+    evaluator.set_defaults(handler=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    out = arguments.out or Path(arguments.run_dir) / "metrics.json"
+    problem = None if arguments.out else output_problem(out)
+    if problem:
+        raise ValueError(f"cannot write {out}: {problem}; choose a file with --out")
+    device = resolve_device(arguments.device)
+    diffusion, config = load_run(arguments.run_dir, device)
+    require_generative(arguments, diffusion)
+    metrics = evaluate_run(diffusion, config, n_samples=arguments.n_samples,
+                           vlb_timesteps=arguments.vlb_timesteps,
+                           batch_size=arguments.batch_size, seed=arguments.seed)
+    print(f"test loss {metrics['test_loss']:.4f}, {metrics['bits_per_dim']:.3f} bits/dim; "
+          f"wrote {write_json_atomic(out, metrics)}")
+    return 0

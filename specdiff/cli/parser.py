@@ -1,0 +1,70 @@
+"""The ``specdiff`` command: train, sample and evaluate diffusion models.
+
+    specdiff train --data digits --image-size 8 --model unet-digits --steps 1500 --out runs/digits
+    specdiff sample runs/digits --n 64 --out samples.png
+    specdiff evaluate runs/digits
+
+Also: ``inpaint`` (RePaint) and ``upscale`` (a ``train --task sr`` run). Each subcommand's
+``--help`` lists its options and every number's accepted range.
+
+Bad input — a value outside its range, an output path that cannot be written, a run or image
+file that cannot be read — exits with status 2 and one line on stderr,
+``specdiff COMMAND: error: ...``, naming the option or file; nothing is written. Numbers are
+parsed strictly (ASCII digits, finite), and every range is checked while parsing, before any
+run is loaded. Seeds: sample, inpaint, upscale and evaluate take [0, 2**32) (torch's CPU
+generator keeps only the low 32 bits of a seed, so a larger range would give two seeds one
+stream); train [0, 2**22) (TRAIN-4: the step generators' seeds encode the seed in 22 bits).
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from safetensors import SafetensorError
+
+from specdiff.cli import evaluate, inpaint, sample, train, upscale
+
+
+class _UsageError(Exception):
+    """A command line argparse refused; its one-line message names the command and option."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors reach main as one line, not usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="specdiff", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in (train, sample, inpaint, upscale, evaluate):
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input returns 2 after one line on stderr (see the module doc)."""
+    try:
+        arguments, unknown = build_parser().parse_known_args(argv)
+    except _UsageError as error:
+        return _fail(str(error))
+    if unknown:  # argparse would blame "specdiff"; the command is known by now
+        return _fail(f"specdiff {arguments.command}: error: unrecognized arguments: "
+                     f"{' '.join(unknown)}")
+    try:
+        return int(arguments.handler(arguments))
+    except SafetensorError as error:  # its messages name no file: name the run it came from
+        run = getattr(arguments, "run_dir", None) or arguments.out
+        return _fail(f"specdiff {arguments.command}: error: a checkpoint file of {run} is "
+                     f"corrupt ({error})")
+    except (ValueError, OSError) as error:  # bad values, unreadable or unwritable files
+        return _fail(f"specdiff {arguments.command}: error: {error}")
+
+
+def _fail(line: str) -> int:
+    print(" ".join(line.split()), file=sys.stderr)  # one line, whatever the message held
+    return 2

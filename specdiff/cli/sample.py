@@ -1,0 +1,97 @@
+"""``specdiff sample``: a PNG grid of samples from a run, with any sampler of Diffusion.generate."""
+
+import argparse
+from typing import Any, Literal
+
+import torch
+
+from specdiff.cli.loading import load_run, require_generative
+from specdiff.cli.options import (
+    DEVICES,
+    GUIDANCE,
+    PNG_SCALE,
+    PROBABILITY,
+    SAMPLE_COUNT,
+    SAMPLING_SEED,
+    TIMESTEPS,
+    class_choice,
+    output_file,
+)
+from specdiff.diffusion import Diffusion, GuidedModel
+from specdiff.diffusion.api import SAMPLERS
+from specdiff.spec.images import write_ppm
+from specdiff.train.run import resolve_device
+from specdiff.visualize import image_grid, write_png
+
+
+def add_parser(commands: Any) -> None:
+    """Adds the command, its options and their accepted ranges, to ``commands``."""
+    sampler = commands.add_parser("sample", help="write a PNG grid of samples from a run")
+    sampler.add_argument("run_dir")
+    sampler.add_argument("--n", type=SAMPLE_COUNT, default=64, help=f"in {SAMPLE_COUNT}")
+    sampler.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                         help="the σ samplers (euler … unipc) are specs/sigma.md's; --eta is the "
+                              "ancestral/SDE noise (EDM: S_churn = 40·eta)")
+    sampler.add_argument("--steps", type=TIMESTEPS, default=50,
+                         help=f"steps (not for ddpm: all T), in {TIMESTEPS} and at most T")
+    sampler.add_argument("--eta", type=PROBABILITY, default=0.0,
+                         help=f"ddim noise, in {PROBABILITY}")
+    sampler.add_argument("--seed", type=SAMPLING_SEED, default=0, help=f"in {SAMPLING_SEED}")
+    sampler.add_argument("--out", type=output_file, default="samples.png")
+    sampler.add_argument("--scale", type=PNG_SCALE, default=4,
+                         help=f"PNG pixels per image pixel, in {PNG_SCALE}")
+    sampler.add_argument("--ppm", type=output_file, default=None,
+                         help="also write the first sample as PPM here")
+    sampler.add_argument("--class", dest="class_label", type=class_choice, default=None,
+                         help="class-conditional runs: a class index, or 'all' (a row each)")
+    sampler.add_argument("--guidance", type=GUIDANCE, default=1.0,
+                         help=f"guidance weight w in {GUIDANCE} (1: the conditional model, "
+                              f"0: unconditional)")
+    sampler.add_argument("--device", default="auto", choices=DEVICES)
+    sampler.add_argument("--quiet", action="store_true")
+    sampler.set_defaults(handler=run)
+
+
+def class_labels_for(choice: int | Literal["all"], n: int, num_classes: int) -> torch.Tensor:
+    """``--class K``: n copies of K; ``--class all``: ⌊n/K⌋ of each class, class by class."""
+    if choice == "all":
+        if n < num_classes:
+            raise ValueError(f"--n must be at least the {num_classes} classes for --class all, "
+                             f"got {n}")
+        return torch.arange(num_classes).repeat_interleave(n // num_classes)
+    if choice >= num_classes:
+        raise ValueError(f"--class must be 'all' or in [0, {num_classes}), got {choice}")
+    return torch.full((n,), choice, dtype=torch.int64)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    device = resolve_device(arguments.device)
+    diffusion, config = load_run(arguments.run_dir, device)
+    require_generative(arguments, diffusion)
+    num_classes = config["model"]["config"].get("num_classes")
+    n, columns, conditioning = arguments.n, None, None
+    if arguments.class_label is not None:
+        if num_classes is None:
+            raise ValueError("--class needs a class-conditional run (train with --conditional)")
+        labels = class_labels_for(arguments.class_label, n, num_classes).to(device)
+        n = labels.shape[0]
+        if arguments.class_label == "all":
+            columns = n // num_classes  # one row per class
+        if arguments.guidance == 1.0:  # w = 1 is the conditional model: no second pass
+            conditioning = {"class_labels": labels}
+        else:
+            guided = GuidedModel(diffusion.model, labels, arguments.guidance, num_classes)
+            diffusion = Diffusion(guided, diffusion.schedule,
+                                  prediction_type=diffusion.prediction_type).to(device)
+    elif arguments.guidance != 1.0:
+        raise ValueError("--guidance needs --class")
+    steps = None if arguments.sampler == "ddpm" else arguments.steps
+    images = diffusion.generate((n, *config["image_shape"]), steps=steps,
+                                sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed,
+                                progress=not arguments.quiet, conditioning=conditioning)
+    path = write_png(arguments.out, image_grid(images, columns), scale=arguments.scale)
+    print(f"wrote {arguments.n} samples to {path}")
+    if arguments.ppm:
+        first = write_ppm(arguments.ppm, images.double().cpu().numpy())
+        print(f"wrote the first sample to {first}")
+    return 0
