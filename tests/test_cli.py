@@ -1,5 +1,6 @@
 """The `specdiff` command end to end on a tiny run (TRAIN-9 for its refusals)."""
 
+import importlib
 import math
 import os
 import shutil
@@ -438,3 +439,33 @@ def test_class_all_is_read_by_value_not_identity() -> None:
     # argv strings are not interned: a parser comparing with `is` would miss a built 'all'.
     assert class_choice("".join(["al", "l"])) == "all"
     assert class_choice("3") == 3
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "inpaint", "upscale", "evaluate"])
+@pytest.mark.parametrize("threads", [None, "1", "3"])
+def test_a_command_runs_with_the_threads_asked_for_and_restores_them(
+    command: str, threads: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+
+    def record_threads(_: object) -> int:
+        seen.append(torch.get_num_threads())
+        return 0
+
+    monkeypatch.setattr(importlib.import_module(f"specdiff.cli.{command}"), "run", record_threads)
+    before = torch.get_num_threads()
+    arguments = {"train": ["--steps", "1", "--out", str(tmp_path / "run")],
+                 "inpaint": [str(tmp_path), "--image", "x.png", "--mask", "m.png"],
+                 "upscale": [str(tmp_path), "--image", "x.png"]}.get(command, [str(tmp_path)])
+    assert main([command, *arguments, *(["--threads", threads] if threads else [])]) == 0
+    assert seen == [int(threads) if threads else 1]  # one thread unless asked
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "1025", "2.5", "two"])
+def test_a_thread_count_outside_its_range_is_refused_by_name(
+    threads: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["sample", str(tmp_path), "--threads", threads]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--threads" in error and "[1, 1024]" in error

@@ -83,6 +83,11 @@ EMA_DECAY = RealIn(0.0, 1.0, high_open=True)
 PROBABILITY = RealIn(0.0, 1.0)  # --p-uncond, --eta
 GUIDANCE = RealIn(0.0, 100.0)
 DEVICES = ("auto", "cpu", "cuda")
+THREADS = IntegerIn(1, 1024)
+# One thread per command: on a 2-core machine shared with other work, torch's default (one per
+# core) spins its threads against the neighbours' and a training step gets about ten times
+# slower (benchmarks/train.py, README "Threads"); alone on the machine, more threads gain less.
+DEFAULT_THREADS = 1
 SR_DEFAULT_SCALE = 2
 
 

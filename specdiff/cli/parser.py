@@ -18,12 +18,15 @@ stream); train [0, 2**22) (TRAIN-4: the step generators' seeds encode the seed i
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
+import torch
 from safetensors import SafetensorError
 
 from specdiff.cli import evaluate, inpaint, sample, train, upscale
+from specdiff.cli.options import DEFAULT_THREADS, THREADS
 
 
 class _UsageError(Exception):
@@ -43,7 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (train, sample, inpaint, upscale, evaluate):
         command.add_parser(commands)
+    for command_parser in commands.choices.values():
+        command_parser.add_argument(
+            "--threads", type=THREADS, default=DEFAULT_THREADS,
+            help=f"torch CPU threads, in {THREADS} (default {DEFAULT_THREADS}: a shared machine "
+                 f"stays fast; the thread count changes how reductions round, so a run is a "
+                 f"function of its seed and its thread count)")
     return parser
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``count`` for one command, restored after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"specdiff {arguments.command}: error: unrecognized arguments: "
                      f"{' '.join(unknown)}")
     try:
-        return int(arguments.handler(arguments))
+        with torch_threads(arguments.threads):
+            return int(arguments.handler(arguments))
     except SafetensorError as error:  # its messages name no file: name the run it came from
         run = getattr(arguments, "run_dir", None) or arguments.out
         return _fail(f"specdiff {arguments.command}: error: a checkpoint file of {run} is "
