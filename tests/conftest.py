@@ -17,6 +17,9 @@ pytest_plugins = ["tests.law_calls"]
 # The tests use tiny tensors, for which torch's intra-op threads cost more than they save: on a
 # loaded machine an elementwise op on 40 000 floats took 38 ms with 2 threads and 0.08 ms with 1.
 torch.set_num_threads(1)
+# The same for the commands and scripts tests start: under `-n 2` two workers share two cores,
+# and a child with torch's default of one thread per core would spin against them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 settings.register_profile(
     "ci",

@@ -14,9 +14,12 @@ and call phases, a call that the run-time type check rejects included. A skipped
 nothing (a CUDA parameter skipped on a CPU machine leaves the proof to the CPU one). The whole
 suite is a run on the configured testpaths with nothing deselected. The laws are read from
 ``<rootdir>/<law_specs>/*.md`` (ini option, default ``specs``); without them the plugin is idle.
+Under pytest-xdist each worker watches its own tests and sends what it saw to the controller,
+which judges the whole run.
 """
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -118,6 +121,21 @@ class _LawCallCheck:
     def proven_only_in_another_process(self) -> list[str]:
         reported = {law for _, law in self.uncalled}
         return sorted(self.passing_tests_of_law.keys() - self.proven - reported)
+
+    def seen(self) -> str:
+        """What a worker sends the controller: its tests' outcomes, as JSON."""
+        return json.dumps({"passing_tests_of_law": self.passing_tests_of_law,
+                           "proven": sorted(self.proven), "uncalled": self.uncalled,
+                           "deselected": self.deselected})
+
+    def add_seen(self, seen: str) -> None:
+        """Folds in what one worker saw."""
+        worker = json.loads(seen)
+        for law, tests in worker["passing_tests_of_law"].items():
+            self.passing_tests_of_law.setdefault(law, []).extend(tests)
+        self.proven.update(worker["proven"])
+        self.uncalled.extend((test, law) for test, law in worker["uncalled"])
+        self.deselected |= worker["deselected"]
 
     def laws_named_by(self, item: pytest.Item) -> set[str]:
         # An ID that specs/ does not declare is test_traceability's to report, not this check's.
@@ -235,8 +253,20 @@ def _findings(session: pytest.Session) -> list[str]:
     return lines
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, on the controller: a worker finished and sent what it saw."""
+    seen = getattr(node, "workeroutput", {}).get("law_calls")
+    if seen is not None:
+        node.config.stash[_CHECK].add_seen(seen)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     check = session.config.stash[_CHECK]
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # an xdist worker: the controller judges the whole run
+        worker_output["law_calls"] = check.seen()
+        return
     check.findings = _findings(session)
     if check.findings and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

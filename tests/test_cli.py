@@ -5,6 +5,8 @@ import math
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import torch
 from PIL import Image
 
 from specdiff.cli import loading, main
+from specdiff.cli import train as train_command
 from specdiff.cli.options import class_choice
 from specdiff.diffusion import Diffusion, GuidedModel
 from specdiff.spec import read_ppm
@@ -469,3 +472,39 @@ def test_a_thread_count_outside_its_range_is_refused_by_name(
     assert main(["sample", str(tmp_path), "--threads", threads]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--threads" in error and "[1, 1024]" in error
+
+
+def _train_handed_over(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
+    """What `specdiff train ARGV` hands the library: train_run's config and keywords (stubbed,
+    so nothing trains)."""
+    handed: dict[str, Any] = {}
+
+    def fake_train_run(out: str, config: Any, **keywords: Any) -> Any:
+        handed.update(config=config, **keywords)
+        return SimpleNamespace(steps=config.steps, last_loss=0.5, checkpoint=f"{out}/ckpt")
+
+    monkeypatch.setattr(train_command, "train_run", fake_train_run)
+    assert main(["train", *argv]) == 0
+    return handed
+
+
+def test_train_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    # README "The command line": Adam with clipping at 1; `specdiff train --help` states the
+    # rest. A changed default silently changes every run that leaves the option out.
+    config = _train_handed_over(monkeypatch, ["--steps", "7", "--out", str(tmp_path)])["config"]
+    assert (config.steps, config.grad_clip, config.learning_rate, config.warmup_steps,
+            config.ema_decay, config.seed, config.batch_size) == (7, 1.0, 1e-4, 0, 0.999, 0, 64)
+    assert config.horizontal_flip is False  # digits are not mirrored
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_prints_the_done_line(rank: int, monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(train_command.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(train_command.dist, "get_rank", lambda: rank)
+    _train_handed_over(monkeypatch, ["--steps", "3", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert printed == (f"done: step 3, loss 0.5000, checkpoint {tmp_path}/ckpt\n" if rank == 0
+                       else "")

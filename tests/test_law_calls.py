@@ -20,6 +20,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
         testpaths = tests
         markers = spec(law_id): the law this test checks
         addopts = -p tests.law_calls
+        pythonpath = .
         """)
     pytester.mkdir("specs").joinpath("area.md").write_text(textwrap.dedent(f"""\
         # Area ({LAW.split("-")[0]})
@@ -153,3 +154,32 @@ def test_a_test_driving_another_process_is_excused_in_part_of_the_suite(
     result = project.runpytest("tests/test_area.py")  # the in-process test may be elsewhere
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_under_xdist_the_controller_judges_what_every_worker_saw(
+        project: pytest.Pytester) -> None:
+    # Two test files, so that the two workers each run one: the law is proven on one worker
+    # and only driven in another process on the other; a third test calls nothing.
+    write_tests(project, SUBPROCESS_ONLY)
+    project.path.joinpath("tests", "test_more.py").write_text(textwrap.dedent(f"""\
+        import pytest
+
+        import lawful
+
+        @pytest.mark.spec("{LAW}")
+        def test_doubles() -> None:
+            assert lawful.double(3) == 6
+
+        @pytest.mark.spec("{LAW}")
+        def test_names_the_law_only() -> None:
+            assert 2 * 3 == 6
+        """), encoding="utf-8")
+    result = project.runpytest("-n", "2", "--dist", "loadfile")
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*tests that never called their law's code*",
+        f"tests/test_more.py::test_names_the_law_only names {LAW} but called none of its "
+        "Function(s)"])
+    result.stdout.no_fnmatch_line("*is named only by tests that ran it in another process*")
+
