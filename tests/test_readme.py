@@ -21,3 +21,13 @@ def test_readme_example_runs(block: str) -> None:
     for name, value in namespace.items():
         if name.startswith("test_") and callable(value):
             value()  # a property test defined by the example: run it
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    # The README's second command is what CI runs: the line that starts pytest in each.
+    def pytest_lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines()
+                if line.strip().startswith("python -m pytest")]
+
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert pytest_lines(ci) == pytest_lines(README.read_text(encoding="utf-8"))
