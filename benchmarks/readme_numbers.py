@@ -1,0 +1,187 @@
+"""Regenerate the README's measured numbers, so that none is typed by hand.
+
+Each measured passage of README.md sits between ``<!-- numbers:NAME -->`` and
+``<!-- /numbers:NAME -->``; this script reruns what produced it and rewrites the passage:
+
+- ``demo``: the README's main job exactly as its first ``bash`` block writes it (the install
+  step skipped), timed, in a scratch folder; then ``specdiff evaluate`` on its run; the picture is
+  copied to docs/samples.png.
+- ``threads``: training throughput of the demo model (``benchmarks/train.py``) with 1 and 2
+  torch threads, on the idle machine and beside a competing 2-thread torch job.
+- ``memory``: ``benchmarks/unet.py --threads 1`` (ours against diffusers' UNet2DModel).
+- ``mutation``: the score table of a ``.ci/mutation.py --out FILE`` report (hours of CPU, so it is
+  read from the report, given with ``--mutation-report``).
+
+    python benchmarks/readme_numbers.py --sections demo,threads,memory
+    python benchmarks/readme_numbers.py --sections mutation --mutation-report mutation.md
+
+Run it on an otherwise idle machine: every figure says what load it was measured under.
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BLOCK = re.compile(r"<!-- numbers:(?P<name>[a-z]+) -->\n(?P<body>.*?)<!-- /numbers:(?P=name) -->",
+                   re.S)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with the passage of block ``name`` replaced by ``body``; a ValueError when the
+    README has no such block (or more than one)."""
+    matches = [match for match in BLOCK.finditer(text) if match["name"] == name]
+    if len(matches) != 1:
+        raise ValueError(f"README.md must hold one <!-- numbers:{name} --> block, found "
+                         f"{len(matches)}")
+    match = matches[0]
+    return text[:match.start("body")] + body.rstrip("\n") + "\n" + text[match.end("body"):]
+
+
+def block_names(text: str) -> list[str]:
+    return [match["name"] for match in BLOCK.finditer(text)]
+
+
+def main_job_commands(text: str) -> list[list[str]]:
+    """The `specdiff` commands of the README's first bash block (its install steps left out)."""
+    block = re.search(r"```bash\n(.*?)```", text, re.S)
+    if block is None:
+        raise ValueError("README.md has no bash block")
+    steps = [shlex.split(step) for step in block[1].replace("\n", " ").split("&&")]
+    return [step for step in steps if step and step[0] == "specdiff"]
+
+
+def _specdiff(arguments: list[str], cwd: Path) -> None:
+    command = [sys.executable, "-m", "specdiff.cli", *arguments[1:]]
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+
+
+def _load() -> str:
+    """The 1-minute load average, as the figures report it."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def demo() -> str:
+    commands = main_job_commands(README.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        load_before = _load()
+        start = time.perf_counter()
+        for command in commands:
+            _specdiff(command, folder)
+        seconds = time.perf_counter() - start
+        train = next(command for command in commands if command[1] == "train")
+        run = train[train.index("--out") + 1]
+        _specdiff(["specdiff", "evaluate", run, "--vlb-timesteps", "50"], folder)
+        metrics = json.loads((folder / run / "metrics.json").read_text(encoding="utf-8"))
+        shutil.copyfile(folder / "samples.png", ROOT / "docs" / "samples.png")
+    scores = metrics["digits"]
+    counts = scores["sample_class_counts"]
+    minutes, rest = divmod(round(seconds), 60)
+    return (
+        f"Training and sampling took **{minutes} min {rest:02d} s** of wall time (install "
+        f"excluded; 1-minute load average {load_before} when it started, 2 cores). "
+        f"`specdiff evaluate {run} --vlb-timesteps 50` scores {metrics['samples']['count']} "
+        f"samples: the digits classifier (logistic regression fit on the training split) "
+        f"recognizes **{100 * scores['sample_recognized']:.0f} %** of them with confidence "
+        f"≥ {scores['recognition_threshold']} (real held-out digits: "
+        f"{100 * scores['held_out_recognized']:.0f} %), mean confidence "
+        f"{scores['sample_confidence']:.2f} (real: {scores['held_out_confidence']:.2f}); "
+        f"{sum(count > 0 for count in counts)} of 10 classes appear ({min(counts)} to "
+        f"{max(counts)} samples each); the nearest training digit is at a median distance of "
+        f"{scores['nearest_training_distance']['median']:.2f} (the closest sample: "
+        f"{scores['nearest_training_distance']['min']:.2f}; real held-out digits: median "
+        f"{scores['held_out_nearest_training_distance']['median']:.2f}), in pixels of [−1, 1], "
+        f"root mean square; the variational bound on the held-out digits is "
+        f"{metrics['bits_per_dim']:.1f} ± {metrics['bits_per_dim_stderr']:.1f} bits/dim.\n")
+
+
+def _throughput(threads: int) -> float:
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train.py"), "--row", "0", "--steps", "20",
+         "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
+    return float(json.loads(output.strip().splitlines()[-1])["images_per_s"])
+
+
+COMPETING_JOB = ("import torch\ntorch.set_num_threads(2)\nx = torch.randn(512, 512)\n"
+                 "while True:\n    x = torch.tanh(x @ x) ")
+
+
+def threads() -> str:
+    rows = [f"| idle (load {_load()}) | {_throughput(1):.0f} | {_throughput(2):.0f} |"]
+    neighbour = subprocess.Popen([sys.executable, "-c", COMPETING_JOB])
+    try:
+        time.sleep(2)
+        rows.append(f"| beside a 2-thread torch job | {_throughput(1):.0f} | "
+                    f"{_throughput(2):.0f} |")
+    finally:
+        neighbour.kill()
+    return ("| machine (2 cores) | 1 thread, images/s | 2 threads, images/s |\n|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
+def memory() -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "unet.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "unet.py"), "--threads", "1",
+                        "--devices", "cpu", "--json", str(report)], check=True,
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
+    ours = {row["model"]: row for row in rows if row["implementation"] == "specdiff"}
+    lines = ["| model, batch | forward peak | train-step peak | forward time | train-step time |",
+             "|---|---|---|---|---|"]
+    names = {"cifar10": "CIFAR (35.7M)", "digits": "digits (1.1M)"}
+    for peer in (row for row in rows if row["implementation"] == "diffusers"):
+        mine = ours[peer["model"]]
+        cells = [f"{names[peer['model']]}, {peer['batch']}"]
+        for phase in ("forward", "train"):
+            cells.append(f"{mine[f'{phase}_peak_bytes'] / 2**20:.1f} / "
+                         f"{peer[f'{phase}_peak_bytes'] / 2**20:.1f} MiB "
+                         f"({peer[f'{phase}_peak_bytes_ratio']:.2f})")
+        cells += [f"{peer[f'{phase}_seconds_ratio']:.2f}" for phase in ("forward", "train")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mutation(report: Path) -> str:
+    """The score table at the head of a .ci/mutation.py report."""
+    table = [line for line in report.read_text(encoding="utf-8").split("## Surviving")[0]
+             .splitlines() if line.startswith("|")]
+    if not table:
+        raise ValueError(f"{report} holds no score table (write it with .ci/mutation.py --out)")
+    return "\n".join(table) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default="demo,threads,memory",
+                        help="comma-separated: demo, threads, memory, mutation")
+    parser.add_argument("--mutation-report", type=Path,
+                        help="a .ci/mutation.py --out report (for the mutation section)")
+    arguments = parser.parse_args()
+    makers: dict[str, Callable[[], str]] = {"demo": demo, "threads": threads, "memory": memory}
+    if arguments.mutation_report:
+        makers["mutation"] = lambda: mutation(arguments.mutation_report)
+    text = README.read_text(encoding="utf-8")
+    for name in arguments.sections.split(","):
+        if name not in makers:
+            parser.error(f"--sections: unknown or unavailable section {name!r}; "
+                         f"these can run: {sorted(makers)}")
+        text = replace_block(text, name, makers[name]())
+        README.write_text(text, encoding="utf-8")
+        print(f"README.md: {name} regenerated", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
