@@ -154,6 +154,13 @@ class VlbTerms(NamedTuple):
     timesteps: Int64[torch.Tensor, "batch K"]
     terms: Float64[torch.Tensor, "batch K"]
 
+    def total(self) -> Float64[torch.Tensor, "batch"]:
+        """LIK-12: prior + |S_1|·terms_1 + … + |S_K|·terms_K, summed in that order (LIK-7)."""
+        total = self.prior
+        for k, size in enumerate(self.stratum_sizes):
+            total = total + size * self.terms[:, k]
+        return total
+
 
 @typechecked
 def vlb_terms(
@@ -223,9 +230,5 @@ def bits_per_dim(
     empty result without drawing or calling the model. No gradients are tracked;
     the model's train/eval mode is left as it is. The terms themselves: ``vlb_terms``.
     """
-    pieces = vlb_terms(diffusion, x0, generator=generator, timesteps=timesteps, clip=clip,
-                       variance=variance, conditioning=conditioning)
-    total = pieces.prior
-    for k, size in enumerate(pieces.stratum_sizes):  # in increasing t, as LIK-12 states
-        total = total + size * pieces.terms[:, k]
-    return total
+    return vlb_terms(diffusion, x0, generator=generator, timesteps=timesteps, clip=clip,
+                     variance=variance, conditioning=conditioning).total()
