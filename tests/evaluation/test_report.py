@@ -2,6 +2,7 @@
 figures that plot the run's own numbers (metrics.jsonl, DATA-10's neighbours, LIK-12's terms),
 and a clear message when matplotlib (the ``plots`` extra) is missing."""
 
+import ast
 import base64
 import io
 import json
@@ -15,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+import specdiff
 from specdiff.cli import main
 from specdiff.data.splits import load_split
 from specdiff.evaluation import plots
@@ -175,3 +177,40 @@ def test_trailing_mean_averages_the_last_window_values() -> None:
     np.testing.assert_array_equal(trailing_mean([2.0, 4.0], 5), [2.0, 3.0])
     with pytest.raises(ValueError, match="window must be an int >= 1"):
         trailing_mean([1.0], 0)
+
+
+def test_matplotlib_is_imported_only_inside_the_plot_functions() -> None:
+    """So ``import specdiff`` (and any command) never loads it: every import of matplotlib in
+    the package runs in a function of specdiff/evaluation/plots.py, or only for type checkers."""
+    package = Path(specdiff.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if not any(name.split(".")[0] == "matplotlib" for name in names):
+                continue
+            enclosing = parents.get(node)
+            while enclosing is not None and not isinstance(
+                    enclosing, (ast.FunctionDef, ast.If)):
+                enclosing = parents.get(enclosing)
+            where = ("function" if isinstance(enclosing, ast.FunctionDef)
+                     else "type checking" if isinstance(enclosing, ast.If)
+                     and ast.unparse(enclosing.test) == "TYPE_CHECKING" else "module")
+            found.append((str(path.relative_to(package)), where))
+    assert {path for path, where in found if where != "type checking"} == {
+        "evaluation/plots.py"}
+    assert {where for _, where in found} == {"function", "type checking"}, found
+
+
+def test_colour_images_are_shown_as_their_rgb_pixels() -> None:
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (2, 3, 3, 4, 4), generator=generator, dtype=torch.uint8)
+    images = pixels.float() / 127.5 - 1.0  # on the grid: IMG-1 gives the pixels back
+    figure = plots.neighbours_figure(images[:, 0], images[:, 1:], torch.ones((2, 2)))
+    for row in range(2):
+        for column in range(3):
+            shown = np.asarray(figure.axes[row * 3 + column].get_images()[0].get_array())
+            assert np.array_equal(shown, pixels[row, column].permute(1, 2, 0).numpy())
