@@ -1,5 +1,6 @@
 """Sample grids as PNG files (Pillow), quantized by the spec's law IMG-1."""
 
+import io
 import math
 import os
 from pathlib import Path
@@ -44,11 +45,19 @@ def image_grid(
     return grid
 
 
-def write_png(path: str | os.PathLike[str], grid: np.ndarray, scale: int = 1) -> Path:
-    """Write a uint8 (H, W, C) array as PNG atomically (temp file in the folder, then rename;
-    missing folders are created), each pixel enlarged to scale×scale."""
+def png_bytes(grid: np.ndarray, scale: int = 1) -> bytes:
+    """A uint8 (H, W, C) array as PNG file contents, each pixel enlarged to scale×scale."""
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale),
                                  Image.Resampling.NEAREST)
-    return write_atomically(path, lambda stream: picture.save(stream, format="PNG"))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], grid: np.ndarray, scale: int = 1) -> Path:
+    """Write a uint8 (H, W, C) array as PNG atomically (temp file in the folder, then rename;
+    missing folders are created), each pixel enlarged to scale×scale."""
+    contents = png_bytes(grid, scale)
+    return write_atomically(path, lambda stream: stream.write(contents))

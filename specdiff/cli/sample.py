@@ -1,6 +1,7 @@
 """``specdiff sample``: a PNG grid of samples from a run, with any sampler of Diffusion.generate."""
 
 import argparse
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -19,6 +20,8 @@ from specdiff.cli.options import (
 )
 from specdiff.diffusion import Diffusion, GuidedModel
 from specdiff.diffusion.api import SAMPLERS
+from specdiff.evaluation.plots import PLOTS_EXTRA, require_matplotlib
+from specdiff.evaluation.trajectory import TRAJECTORY_COLUMNS, Trajectory, write_trajectory
 from specdiff.spec.images import write_ppm
 from specdiff.train.run import resolve_device
 from specdiff.visualize import image_grid, write_png
@@ -47,6 +50,12 @@ def add_parser(commands: Any) -> None:
     sampler.add_argument("--guidance", type=GUIDANCE, default=1.0,
                          help=f"guidance weight w in {GUIDANCE} (1: the conditional model, "
                               f"0: unconditional)")
+    sampler.add_argument("--trajectory", type=output_file, default=None,
+                         help=f"also draw x̂0 along the sampling path of the first samples into "
+                              f"this PNG (matplotlib: {PLOTS_EXTRA})")
+    sampler.add_argument("--trajectory-every", type=TIMESTEPS, default=None,
+                         help=f"draw x̂0 after every K-th model call (default: about "
+                              f"{TRAJECTORY_COLUMNS} columns), in {TIMESTEPS}")
     sampler.add_argument("--device", default="auto", choices=DEVICES)
     sampler.add_argument("--quiet", action="store_true")
     sampler.set_defaults(handler=run)
@@ -65,6 +74,13 @@ def class_labels_for(choice: int | Literal["all"], n: int, num_classes: int) -> 
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.trajectory_every is not None and arguments.trajectory is None:
+        raise ValueError("--trajectory-every needs --trajectory")
+    if arguments.trajectory:  # before any work
+        require_matplotlib()
+        if Path(arguments.trajectory).resolve() == Path(arguments.out).resolve():
+            raise ValueError(f"--trajectory must name another file than --out, got "
+                             f"{arguments.trajectory} for both (one would overwrite the other)")
     device = resolve_device(arguments.device)
     diffusion, config = load_run(arguments.run_dir, device)
     require_generative(arguments, diffusion)
@@ -86,11 +102,18 @@ def run(arguments: argparse.Namespace) -> int:
     elif arguments.guidance != 1.0:
         raise ValueError("--guidance needs --class")
     steps = None if arguments.sampler == "ddpm" else arguments.steps
+    trajectory = Trajectory() if arguments.trajectory else None
     images = diffusion.generate((n, *config["image_shape"]), steps=steps,
                                 sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed,
-                                progress=not arguments.quiet, conditioning=conditioning)
+                                progress=not arguments.quiet, conditioning=conditioning,
+                                watch=trajectory)
     path = write_png(arguments.out, image_grid(images, columns), scale=arguments.scale)
     print(f"wrote {arguments.n} samples to {path}")
+    if trajectory is not None:
+        drawn = write_trajectory(arguments.trajectory, trajectory, images, arguments.sampler,
+                                 arguments.trajectory_every)
+        print(f"wrote the sampling path of the first {min(trajectory.rows, n)} samples to "
+              f"{drawn}")
     if arguments.ppm:
         first = write_ppm(arguments.ppm, images.double().cpu().numpy())
         print(f"wrote the first sample to {first}")

@@ -46,11 +46,13 @@ from specdiff.diffusion.karras import (
     sample_lms,
 )
 from specdiff.diffusion.likelihood import (
+    VlbTerms,
     bits_per_dim,
     discretized_gaussian_log_likelihood,
     normal_kl,
     prior_bpd,
     vlb_term,
+    vlb_terms,
 )
 from specdiff.diffusion.multistep import (
     sample_dpm_solver_pp,
@@ -75,6 +77,7 @@ __all__ = [
     "GuidedModel",
     "ModuleWithSchedule",
     "NoiseSchedule",
+    "VlbTerms",
     "add_noise",
     "alpha_bars",
     "append_time_channel",
@@ -125,5 +128,6 @@ __all__ = [
     "unipc_corrector_step",
     "ve_from_vp",
     "vlb_term",
+    "vlb_terms",
     "vp_from_ve",
 ]

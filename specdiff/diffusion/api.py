@@ -6,7 +6,7 @@ model's prediction type (PARAM-3), generation is one of the samplers of
 """
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -32,8 +32,8 @@ from specdiff.diffusion.karras import (
 )
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
-from specdiff.diffusion.parameterization import prediction_target
-from specdiff.diffusion.samplers import sample_ddim, sample_ddpm
+from specdiff.diffusion.parameterization import prediction_target, split_prediction
+from specdiff.diffusion.samplers import EpsModel, sample_ddim, sample_ddpm
 from specdiff.diffusion.unipc import sample_unipc
 from specdiff.spec._validate import require_choice
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
@@ -50,6 +50,29 @@ else:
 EDM_CHURN_PER_ETA = 40.0
 # Extra keyword inputs of a conditional model, one entry per batch element.
 Conditioning = Mapping[str, torch.Tensor]
+
+
+# What ``Diffusion.generate(watch=…)`` calls after each model call: (call, t, x_t, x̂0).
+PathWatcher = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+
+
+class _Watched:
+    """SAMP-12: ``model`` unchanged, and after each call ``watch`` sees copies of x_t and of the
+    x̂0 of its output (PARAM-2); no draws, so the sampler's draws and outputs stay the same."""
+
+    def __init__(self, model: EpsModel, schedule: NoiseSchedule,
+                 prediction_type: PredictionType, watch: PathWatcher) -> None:
+        self.model, self.prediction_type, self.watch = model, prediction_type, watch
+        self.alpha_bars = schedule.alpha_bars.to("cpu", torch.float64).tolist()
+        self.calls = 0
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        output = self.model(x_t, t)
+        step = int(t[0])  # the samplers call with one timestep for the whole batch (SAMP-2)
+        x0_hat, _ = split_prediction(self.alpha_bars[step], x_t, output, self.prediction_type)
+        self.watch(self.calls, step, x_t.clone(), x0_hat.clone())
+        self.calls += 1
+        return output
 
 
 # Attributes through which a wrapper exposes the network it wraps: DistributedDataParallel's
@@ -194,6 +217,7 @@ class Diffusion(ModuleWithSchedule):
         clip: bool = True,
         progress: bool = False,
         conditioning: Conditioning | None = None,
+        watch: PathWatcher | None = None,
     ) -> Float[torch.Tensor, "..."]:
         """Samples of ``shape`` on the module's device, in its parameters' dtype.
 
@@ -211,6 +235,12 @@ class Diffusion(ModuleWithSchedule):
         zero-terminal-SNR schedule samples DDIM with trailing spacing. ``seed`` seeds the one
         generator every draw comes from (None: a fresh random seed). The model's train/eval mode
         is left as it is.
+
+        ``watch(call, t, x_t, x0_hat)`` (SAMP-12) sees the sampling path: after the model's
+        call number ``call`` (0, 1, …, in order; one per step for DDPM and DDIM, more for the
+        multi-stage σ samplers), at the int timestep ``t`` and its input ``x_t`` (the VP sample),
+        the x̂0 of PARAM-2 read from the model's output, unclipped; both are copies, so the
+        samples are bit-identical with and without a watcher.
         """
         require_choice("sampler", sampler, SAMPLERS)
         generator = torch.Generator(device=self.schedule.device)
@@ -218,7 +248,9 @@ class Diffusion(ModuleWithSchedule):
             generator.seed()
         else:
             generator.manual_seed(seed)
-        model = functools.partial(self.predict_noise, conditioning=conditioning)
+        model: EpsModel = functools.partial(self.predict_noise, conditioning=conditioning)
+        if watch is not None:
+            model = _Watched(model, self.schedule, self.prediction_type, watch)
         if sampler == "ddpm":
             if steps not in (None, self.num_timesteps):
                 raise ValueError(

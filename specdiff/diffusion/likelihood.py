@@ -6,10 +6,11 @@ terms. The cost is negligible next to the model calls that produce ε̂.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from jaxtyping import Float, Float64, Int
+from jaxtyping import Float, Float64, Int, Int64
 
 from specdiff._typecheck import typechecked
 from specdiff.diffusion._batch import per_batch
@@ -144,6 +145,67 @@ def prior_bpd(
     return _mean_bits(kl)
 
 
+class VlbTerms(NamedTuple):
+    """The pieces of LIK-7's bound, per example: L_prior, and for each stratum S_k (increasing
+    t) its size |S_k|, the timestep t_k drawn in it and L_{t_k}."""
+
+    prior: Float64[torch.Tensor, "batch"]
+    stratum_sizes: list[int]
+    timesteps: Int64[torch.Tensor, "batch K"]
+    terms: Float64[torch.Tensor, "batch K"]
+
+    def total(self) -> Float64[torch.Tensor, "batch"]:
+        """LIK-12: prior + |S_1|·terms_1 + … + |S_K|·terms_K, summed in that order (LIK-7)."""
+        total = self.prior
+        for k, size in enumerate(self.stratum_sizes):
+            total = total + size * self.terms[:, k]
+        return total
+
+
+@typechecked
+def vlb_terms(
+    diffusion: Diffusion,
+    x0: Float[torch.Tensor, "batch *shape"],
+    *,
+    generator: torch.Generator,
+    timesteps: int | None = None,
+    clip: bool = True,
+    variance: Variance = "fixed_small",
+    conditioning: Conditioning | None = None,
+) -> VlbTerms:
+    """LIK-12: the terms LIK-7 sums, on its draws: prior_bpd (LIK-4), and per stratum S_k of
+    ``np.array_split(range(T), K)`` (K = T for ``timesteps`` None) the drawn t_k and
+    vlb_term(ᾱ, t_k, x0, x_t, diffusion(x_t, t_k)) (LIK-5), x_t = FWD-1(x0, ε, t_k). Arguments,
+    draws and model calls as ``bits_per_dim``."""
+    T, batch, device = diffusion.num_timesteps, x0.shape[0], x0.device
+    if timesteps is not None and require_int_at_least("timesteps", timesteps, 1) > T:
+        raise ValueError(f"timesteps must be in [1, T] = [1, {T}], got {timesteps}")
+    # Checked once here, not per timestep: a value check copies x0 to the host.
+    require_tensor_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
+    require_example_size("x0", tuple(x0.shape))
+    strata = np.array_split(np.arange(T), T if timesteps is None else timesteps)
+    sizes = [len(stratum) for stratum in strata]
+    if batch == 0:  # no examples: no draws, no model calls
+        nothing = torch.zeros((0, len(strata)), dtype=torch.float64, device=device)
+        return VlbTerms(nothing[:, 0], sizes, nothing.to(torch.int64), nothing)
+    alpha_bars = diffusion.schedule.alpha_bars
+    drawn, terms = [], []
+    with torch.no_grad():
+        for stratum in strata:
+            first, size = int(stratum[0]), len(stratum)
+            t = torch.full((batch,), first, dtype=torch.int64, device=device)
+            if size > 1:
+                t = t + torch.randint(0, size, (batch,), generator=generator, device=device)
+            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=device)
+            x_t, _ = noised_sample_from_eps(alpha_bars, x0, eps, t)
+            output = diffusion.predict_noise(x_t, t, conditioning)
+            drawn.append(t)
+            terms.append(vlb_term(alpha_bars, t, x0, x_t, output, clip, variance,
+                                  diffusion.prediction_type))
+    return VlbTerms(prior_bpd(alpha_bars, x0), sizes, torch.stack(drawn, dim=1),
+                    torch.stack(terms, dim=1))
+
+
 @typechecked
 def bits_per_dim(
     diffusion: Diffusion,
@@ -166,29 +228,7 @@ def bits_per_dim(
     Draws from ``generator`` (on x0's device), stratum by stratum in increasing t:
     t_k (one per example, only when |S_k| > 1), then ε of x0's shape; an empty batch gives an
     empty result without drawing or calling the model. No gradients are tracked;
-    the model's train/eval mode is left as it is.
+    the model's train/eval mode is left as it is. The terms themselves: ``vlb_terms``.
     """
-    T = diffusion.num_timesteps
-    if timesteps is not None and require_int_at_least("timesteps", timesteps, 1) > T:
-        raise ValueError(f"timesteps must be in [1, T] = [1, {T}], got {timesteps}")
-    # Checked once here, not per timestep: a value check copies x0 to the host.
-    require_tensor_values_in("x0", x0, -1.0, 1.0, low_open=False, high_open=False)
-    require_example_size("x0", tuple(x0.shape))
-    if x0.shape[0] == 0:  # no examples: no draws, no model calls
-        return torch.zeros(0, dtype=torch.float64, device=x0.device)
-    strata = np.array_split(np.arange(T), T if timesteps is None else timesteps)
-    alpha_bars = diffusion.schedule.alpha_bars
-    batch, device = x0.shape[0], x0.device
-    total = prior_bpd(alpha_bars, x0)
-    with torch.no_grad():
-        for stratum in strata:
-            first, size = int(stratum[0]), len(stratum)
-            t = torch.full((batch,), first, dtype=torch.int64, device=device)
-            if size > 1:
-                t = t + torch.randint(0, size, (batch,), generator=generator, device=device)
-            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=device)
-            x_t, _ = noised_sample_from_eps(alpha_bars, x0, eps, t)
-            output = diffusion.predict_noise(x_t, t, conditioning)
-            total = total + size * vlb_term(alpha_bars, t, x0, x_t, output, clip, variance,
-                                            diffusion.prediction_type)
-    return total
+    return vlb_terms(diffusion, x0, generator=generator, timesteps=timesteps, clip=clip,
+                     variance=variance, conditioning=conditioning).total()

@@ -1,4 +1,5 @@
-"""``specdiff evaluate``: held-out loss, bits/dim and sample statistics of a trained run.
+"""``specdiff evaluate``: held-out loss, bits/dim, sample statistics and nearest training images
+of a trained run.
 
 Every number is reproducible from ``seed``: each metric seeds its own generator from it, so
 adding or skipping one metric never changes another.
@@ -8,7 +9,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -16,9 +17,10 @@ import torch
 from specdiff._atomic import write_atomically
 from specdiff.data import ImageDataset, uint8_to_unit_range
 from specdiff.data.splits import load_split
-from specdiff.diffusion import Diffusion, bits_per_dim
+from specdiff.diffusion import Diffusion, VlbTerms, vlb_terms
 from specdiff.diffusion.guidance import GuidedModel
 from specdiff.evaluation.digits_classifier import fit_digits_classifier
+from specdiff.evaluation.neighbours import Neighbours, nearest_neighbours
 from specdiff.spec.reverse import Variance
 
 # Classifier-free guidance weights evaluate scores class-conditional runs at (1: no guidance).
@@ -26,6 +28,17 @@ GUIDANCE_WEIGHTS = (1.0, 1.5)
 SAMPLER_STEPS = 50  # DDIM steps of the samples whose statistics are reported (at most T)
 # The reverse variance of the bound: the one the DDPM sampler uses by default (REV-9).
 VLB_VARIANCE: Variance = "fixed_small"
+NEIGHBOURS = 3  # nearest training images found for each sample (DATA-10)
+
+
+class Evaluation(NamedTuple):
+    """What ``evaluate_run`` measured: the metrics (metrics.json) and what the report shows."""
+
+    metrics: dict[str, Any]
+    samples: torch.Tensor  # the generated samples, in [−1, 1], on the CPU
+    vlb: VlbTerms  # the bound's terms on the held-out images (LIK-12), on the CPU
+    neighbours: Neighbours  # each sample's NEIGHBOURS nearest training images (DATA-10)
+    training_images: torch.Tensor  # the training split (uint8) the neighbours index
 
 
 def _batches(images: torch.Tensor, batch_size: int, device: torch.device
@@ -48,12 +61,16 @@ def held_out_loss(diffusion: Diffusion, batches: list[torch.Tensor], seed: int) 
     return sum(losses) / sum(x0.numel() for x0 in batches)
 
 
-def held_out_bits_per_dim(diffusion: Diffusion, batches: list[torch.Tensor], seed: int,
-                          timesteps: int | None) -> torch.Tensor:
-    """LIK-7 per held-out example (the full bound, or its K-strata estimate)."""
+def held_out_vlb(diffusion: Diffusion, batches: list[torch.Tensor], seed: int,
+                 timesteps: int | None) -> VlbTerms:
+    """LIK-12's terms per held-out example (of the full bound, or of its K-strata estimate),
+    batch after batch on one generator seeded with ``seed``."""
     generator = _generator(seed, batches[0].device)
-    return torch.cat([bits_per_dim(diffusion, x0, generator=generator, timesteps=timesteps,
-                                   variance=VLB_VARIANCE) for x0 in batches]).cpu()
+    pieces = [vlb_terms(diffusion, x0, generator=generator, timesteps=timesteps,
+                        variance=VLB_VARIANCE) for x0 in batches]
+    return VlbTerms(torch.cat([piece.prior for piece in pieces]).cpu(), pieces[0].stratum_sizes,
+                    torch.cat([piece.timesteps for piece in pieces]).cpu(),
+                    torch.cat([piece.terms for piece in pieces]).cpu())
 
 
 def generate_samples(diffusion: Diffusion, count: int, image_shape: tuple[int, ...],
@@ -101,10 +118,11 @@ def digits_scores(samples: torch.Tensor, held_out: ImageDataset) -> dict[str, An
 
 
 def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int,
-                 vlb_timesteps: int | None, batch_size: int, seed: int) -> dict[str, Any]:
+                 vlb_timesteps: int | None, batch_size: int, seed: int) -> Evaluation:
     """The metrics of a run loaded with ``load_for_sampling``: on the first ``n_samples``
     held-out images, the test loss and bits/dim; on ``n_samples`` generated samples, pixel
-    statistics against the same held-out images (and, for digits, classifier scores)."""
+    statistics against the same held-out images, the distance to the nearest training image
+    against the held-out images' (and, for digits, classifier scores)."""
     for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value}")
@@ -116,8 +134,12 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
                             held_out.class_names)
     device = diffusion.schedule.device
     batches = _batches(held_out.images, batch_size, device)
-    bpd = held_out_bits_per_dim(diffusion, batches, seed, vlb_timesteps)
+    vlb = held_out_vlb(diffusion, batches, seed, vlb_timesteps)
+    bpd = vlb.total()
     samples = generate_samples(diffusion, n_samples, image_shape, batch_size, seed)
+    training = load_split(config["data"], "train", config["image_size"]).images
+    neighbours = nearest_neighbours(samples, training, min(NEIGHBOURS, len(training)))
+    held_out_nearest = nearest_neighbours(uint8_to_unit_range(held_out.images), training, 1)
     metrics: dict[str, Any] = {
         "data": config["data"],
         "held_out_examples": count,
@@ -132,6 +154,11 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
                     "steps": min(SAMPLER_STEPS, diffusion.num_timesteps),
                     **_statistics(samples)},
         "held_out_pixels": _statistics(uint8_to_unit_range(held_out.images)),
+        "nearest_training_image": {
+            "distance": "rms over pixels in [-1, 1]",
+            "samples_median": float(neighbours.distances[:, 0].quantile(0.5)),
+            "held_out_median": float(held_out_nearest.distances[:, 0].quantile(0.5)),
+        },
     }
     if config["data"] == "digits":
         metrics["digits"] = digits_scores(samples, held_out)
@@ -139,7 +166,7 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
         if num_classes is not None:
             metrics["digits"]["class_conditional"] = class_conditional_digits_scores(
                 diffusion, num_classes, n_samples, image_shape, batch_size, seed)
-    return metrics
+    return Evaluation(metrics, samples, vlb, neighbours, training)
 
 
 def class_conditional_digits_scores(diffusion: Diffusion, num_classes: int, count: int,

@@ -1,4 +1,5 @@
-"""Diffusion: noising (FWD-1), the loss and its draws (SAMP-8), generation (SAMP-2, SAMP-9)."""
+"""Diffusion: noising (FWD-1), the loss and its draws (SAMP-8), generation (SAMP-2, SAMP-9),
+watching the sampling path (SAMP-12)."""
 
 import math
 
@@ -12,6 +13,7 @@ from torch import nn
 import specdiff
 from specdiff import spec
 from specdiff.diffusion import Diffusion, NoiseSchedule, sample_ddim
+from specdiff.diffusion.api import SAMPLERS
 from specdiff.diffusion.guidance import GuidedModel
 from specdiff.nn import EpsConvNet, EpsConvNetConfig
 from specdiff.testing import (
@@ -127,6 +129,58 @@ def test_generate_with_ddim_is_sample_ddim_with_a_seeded_generator() -> None:
     expected = sample_ddim(diffusion, diffusion.schedule, (2, 1, 2, 2), steps=7,
                            generator=torch.Generator().manual_seed(9))
     assert torch.equal(diffusion.generate((2, 1, 2, 2), steps=7, seed=9), expected)
+
+
+class PathRecord:
+    """A watcher that keeps what it sees, then scribbles over the tensors it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, call: int, t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
+        self.seen.append((call, t, x_t.clone(), x0_hat.clone()))
+        x_t.fill_(7.0)  # a careless watcher must not change the samples
+        x0_hat.fill_(7.0)
+
+
+@pytest.mark.spec("SAMP-12")
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_watching_the_path_changes_no_sample_and_sees_each_calls_x0_hat(sampler: str) -> None:
+    diffusion = make_diffusion()
+    settings = {"steps": None if sampler == "ddpm" else 4, "eta": 0.5, "seed": 3}
+    plain = diffusion.generate((2, 1, 2, 2), sampler=sampler, **settings)  # type: ignore[arg-type]
+    diffusion.model.seen_t.clear()
+    record = PathRecord()
+    watched = diffusion.generate((2, 1, 2, 2), sampler=sampler, watch=record,
+                                 **settings)  # type: ignore[arg-type]
+    assert torch.equal(watched, plain)
+    called_with = [int(t[0]) for t in diffusion.model.seen_t]
+    assert [(call, t) for call, t, _, _ in record.seen] == list(enumerate(called_with))
+    bars = spec.alpha_bars_linear(20, 1e-3, 0.2)
+    for _, t, x_t, x0_hat in record.seen:
+        with torch.no_grad():
+            output = diffusion.model(x_t, torch.full((2,), t))
+        expected, _ = spec.split_prediction(float(bars[t]), x_t.double().numpy(),
+                                            output.double().numpy(), "epsilon")
+        assert_close_to_spec(x0_hat, expected, "elementwise")
+
+
+@pytest.mark.spec("SAMP-12")
+@pytest.mark.parametrize("prediction_type", ["sample", "v_prediction"])
+def test_the_watcher_reads_x0_hat_by_the_prediction_type(prediction_type: str) -> None:
+    diffusion = Diffusion(TinyEpsNet(20), NoiseSchedule.linear(20, 1e-3, 0.2),
+                          prediction_type)  # type: ignore[arg-type]
+    record = PathRecord()
+    plain = diffusion.generate((2, 1, 2, 2), steps=3, seed=1)
+    assert torch.equal(diffusion.generate((2, 1, 2, 2), steps=3, seed=1, watch=record), plain)
+    assert [t for _, t, _, _ in record.seen] == [int(t) for t in spec.ddim_timesteps(20, 3)]
+    bars = spec.alpha_bars_linear(20, 1e-3, 0.2)
+    for _, t, x_t, x0_hat in record.seen:
+        with torch.no_grad():
+            output = diffusion.model(x_t, torch.full((2,), t))
+        expected, _ = spec.split_prediction(float(bars[t]), x_t.double().numpy(),
+                                            output.double().numpy(), prediction_type)
+        assert_close_to_spec(x0_hat, expected, "elementwise")
 
 
 @pytest.mark.spec("SAMP-2")

@@ -1,5 +1,6 @@
 """The torch likelihood equals the spec (LIK-1, LIK-3 … LIK-5), bounds the NLL with the exact
-oracle (LIK-6), and bits_per_dim is the bound or its unbiased stratified estimate (LIK-7)."""
+oracle (LIK-6), and bits_per_dim is the bound or its unbiased stratified estimate (LIK-7), the
+sum of the per-timestep terms vlb_terms returns (LIK-12)."""
 
 import math
 
@@ -20,6 +21,7 @@ from specdiff.diffusion import (
     normal_kl,
     prior_bpd,
     vlb_term,
+    vlb_terms,
 )
 from specdiff.spec.likelihood import _standard_normal_cdf
 from specdiff.testing import (
@@ -203,6 +205,35 @@ def test_bits_per_dim_is_the_prior_plus_every_spec_term() -> None:
     # K = T strata of one timestep each draw no t: the same draws, bit for bit.
     strata = bits_per_dim(diffusion, x0, generator=torch.Generator().manual_seed(3), timesteps=8)
     assert torch.equal(full, strata)
+
+
+@pytest.mark.spec("LIK-12")
+def test_vlb_terms_are_the_spec_terms_on_the_replayed_draws_and_sum_to_bits_per_dim() -> None:
+    schedule = NoiseSchedule.linear(8, 1e-3, 0.2)
+    diffusion = Diffusion(GaussianOracle(schedule, 0.0, 0.5), schedule)
+    x0, _ = discretized_gaussian_data(0.0, 0.5, 6, seed=4)
+    x0 = x0.reshape(3, 1, 1, 2)
+    pieces = vlb_terms(diffusion, x0, generator=torch.Generator().manual_seed(5), timesteps=3)
+    # array_split of 0..7 into 3: {0, 1, 2}, {3, 4, 5}, {6, 7}; replay each stratum's draws.
+    generator, bars = torch.Generator().manual_seed(5), schedule.alpha_bars.numpy()
+    assert pieces.stratum_sizes == [3, 3, 2]
+    for k, (first, size) in enumerate([(0, 3), (3, 3), (6, 2)]):
+        t = first + torch.randint(0, size, (3,), generator=generator)
+        eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+        assert torch.equal(pieces.timesteps[:, k], t)
+        expected = []
+        for row in range(3):
+            one_t, one_x0 = int(t[row]), to_spec_array(x0[row:row + 1])
+            x_t = spec.noised_sample_from_eps(bars, one_x0, to_spec_array(eps[row:row + 1]),
+                                              one_t)[0]
+            output = diffusion(torch.from_numpy(x_t), torch.tensor([one_t]))
+            expected.append(spec.vlb_term(bars, one_t, one_x0, x_t, to_spec_array(output),
+                                          True)[0])
+        assert_close_to_spec(pieces.terms[:, k], np.array(expected), "network")
+    assert_close_to_spec(pieces.prior, spec.prior_bpd(bars, to_spec_array(x0)), "network")
+    total = bits_per_dim(diffusion, x0, generator=torch.Generator().manual_seed(5), timesteps=3)
+    by_hand = pieces.prior + 3 * pieces.terms[:, 0] + 3 * pieces.terms[:, 1]
+    assert torch.equal(total, by_hand + 2 * pieces.terms[:, 2])
 
 
 @pytest.mark.spec("LIK-7")
