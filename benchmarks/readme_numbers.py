@@ -85,7 +85,7 @@ def demo() -> str:
         _specdiff(["specdiff", "evaluate", run, "--vlb-timesteps", "50"], folder)
         metrics = json.loads((folder / run / "metrics.json").read_text(encoding="utf-8"))
         shutil.copyfile(folder / "samples.png", ROOT / "docs" / "samples.png")
-    scores = metrics["digits"]
+    scores, nearest = metrics["digits"], metrics["nearest_training_image"]
     counts = scores["sample_class_counts"]
     minutes, rest = divmod(round(seconds), 60)
     return (
@@ -98,11 +98,11 @@ def demo() -> str:
         f"{100 * scores['held_out_recognized']:.0f} %), mean confidence "
         f"{scores['sample_confidence']:.2f} (real: {scores['held_out_confidence']:.2f}); "
         f"{sum(count > 0 for count in counts)} of 10 classes appear ({min(counts)} to "
-        f"{max(counts)} samples each); the nearest training digit is at a median distance of "
-        f"{scores['nearest_training_distance']['median']:.2f} (the closest sample: "
-        f"{scores['nearest_training_distance']['min']:.2f}; real held-out digits: median "
-        f"{scores['held_out_nearest_training_distance']['median']:.2f}), in pixels of [−1, 1], "
-        f"root mean square; the variational bound on the held-out digits is "
+        f"{max(counts)} samples each); a sample's nearest training digit is at a median "
+        f"distance of {nearest['samples_median']:.2f} (the closest sample: "
+        f"{nearest['samples_min']:.2f}; real held-out digits: median "
+        f"{nearest['held_out_median']:.2f}; root mean square over pixels in [−1, 1]); the "
+        f"variational bound on the held-out digits is "
         f"{metrics['bits_per_dim']:.1f} ± {metrics['bits_per_dim_stderr']:.1f} bits/dim.\n")
 
 

@@ -35,6 +35,13 @@ def test_evaluate_writes_finite_metrics(run: Path) -> None:
     assert all(math.isfinite(value) for value in numbers)
     assert sum(metrics["digits"]["sample_class_counts"]) == 12
     assert metrics["digits"]["held_out_accuracy"] > 0.8  # the classifier itself is sound
+    digits = metrics["digits"]
+    assert digits["recognition_threshold"] == 0.9
+    # 12 samples and 12 held-out digits: each fraction is a count of 12.
+    assert all(round(12 * digits[key], 9) == round(12 * digits[key])
+               and 0 <= digits[key] <= 1 for key in ("sample_recognized", "held_out_recognized"))
+    nearest = metrics["nearest_training_image"]
+    assert 0 <= nearest["samples_min"] <= nearest["samples_median"]
     assert not [path.name for path in run.iterdir() if path.name.endswith(".tmp")]
 
 

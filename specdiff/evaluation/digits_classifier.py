@@ -17,6 +17,9 @@ from specdiff.data import uint8_to_unit_range
 from specdiff.data.digits import DIGITS_SIDE
 from specdiff.data.splits import load_split
 
+# "Confidently recognized": the classifier gives the image's most probable class at least this.
+RECOGNITION_THRESHOLD = 0.9
+
 Images = Float[np.ndarray, "batch 1 size size"] | Float[torch.Tensor, "batch 1 size size"]
 
 
@@ -45,6 +48,11 @@ class DigitsClassifier:
     def predict_proba(self, images: Images) -> Float64[np.ndarray, "batch 10"]:
         """P(class | image) for classes 0..9."""
         return np.asarray(self.model.predict_proba(downscale_to_digits(images)), dtype=np.float64)
+
+    def recognized_fraction(self, images: Images) -> float:
+        """The fraction of ``images`` the classifier recognizes confidently: whose most probable
+        class has probability at least ``RECOGNITION_THRESHOLD``."""
+        return float(np.mean(self.predict_proba(images).max(axis=1) >= RECOGNITION_THRESHOLD))
 
     def accuracy(self, images: Images, labels: np.ndarray | torch.Tensor) -> float:
         """The fraction of ``images`` whose most probable class is their label."""

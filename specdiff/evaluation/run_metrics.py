@@ -19,7 +19,7 @@ from specdiff.data import ImageDataset, uint8_to_unit_range
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion, VlbTerms, vlb_terms
 from specdiff.diffusion.guidance import GuidedModel
-from specdiff.evaluation.digits_classifier import fit_digits_classifier
+from specdiff.evaluation.digits_classifier import RECOGNITION_THRESHOLD, fit_digits_classifier
 from specdiff.evaluation.neighbours import Neighbours, nearest_neighbours
 from specdiff.spec.reverse import Variance
 
@@ -110,6 +110,9 @@ def digits_scores(samples: torch.Tensor, held_out: ImageDataset) -> dict[str, An
     return {
         "classifier": "logistic regression on the 8x8 digits training split",
         "sample_confidence": float(sample_probabilities.max(axis=1).mean()),
+        "recognition_threshold": RECOGNITION_THRESHOLD,
+        "sample_recognized": classifier.recognized_fraction(samples),
+        "held_out_recognized": classifier.recognized_fraction(real),
         "sample_class_counts": np.bincount(sample_probabilities.argmax(axis=1),
                                            minlength=10).tolist(),
         "held_out_accuracy": classifier.accuracy(real, held_out.labels),
@@ -157,6 +160,8 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
         "nearest_training_image": {
             "distance": "rms over pixels in [-1, 1]",
             "samples_median": float(neighbours.distances[:, 0].quantile(0.5)),
+            # A near-copy of a training digit shows as a sample much closer than real digits.
+            "samples_min": float(neighbours.distances[:, 0].min()),
             "held_out_median": float(held_out_nearest.distances[:, 0].quantile(0.5)),
         },
     }
