@@ -1,5 +1,6 @@
 """The README's Python examples run as written (and its property test passes)."""
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -31,3 +32,31 @@ def test_ci_runs_the_readmes_test_command() -> None:
 
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert pytest_lines(ci) == pytest_lines(README.read_text(encoding="utf-8"))
+
+
+def _readme_numbers() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "readme_numbers", README.parent / "benchmarks" / "readme_numbers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_measured_passage_is_one_the_script_regenerates() -> None:
+    numbers = _readme_numbers()
+    text = README.read_text(encoding="utf-8")
+    names = numbers.block_names(text)
+    assert sorted(names) == sorted(set(names))  # each passage once
+    assert set(names) == {"demo", "threads", "memory", "mutation"}
+    for name in names:  # replacing a passage touches nothing outside it
+        replaced = numbers.replace_block(text, name, "NEW\n")
+        before, after = text.split(f"<!-- numbers:{name} -->\n")
+        assert replaced.startswith(before + f"<!-- numbers:{name} -->\nNEW\n<!-- /numbers:")
+        assert replaced.endswith(after.split(f"<!-- /numbers:{name} -->", 1)[1])
+
+
+def test_the_demo_measured_is_the_readmes_first_command() -> None:
+    commands = _readme_numbers().main_job_commands(README.read_text(encoding="utf-8"))
+    assert [command[:2] for command in commands] == [["specdiff", "train"],
+                                                    ["specdiff", "sample"]]
