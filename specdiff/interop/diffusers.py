@@ -67,6 +67,11 @@ def _attention_head_dim(config: UNetConfig) -> int | None:
 def diffusers_config_for(config: UNetConfig) -> dict[str, Any]:
     """INTEROP-1: ``UNet2DModel(**diffusers_config_for(config))`` computes ``UNet(config)``'s
     function (eval mode) with the parameters ``state_dict_to_diffusers`` gives it."""
+    if config.channel_mults[0] != 1:
+        # diffusers' sinusoid has block_out_channels[0] entries, ours base_channels (NET-7).
+        raise ValueError(f"channel_mults[0] must be 1 (diffusers sizes the time embedding by "
+                         f"the first level's width, we by base_channels), got "
+                         f"{config.channel_mults[0]}")
     levels = range(len(config.channel_mults))
 
     def block_type(level: int, direction: str) -> str:
