@@ -92,8 +92,39 @@ def test_a_bare_unet_folder_imports_with_the_schedule_given(exported: Path,
                          ).read_text())["config"]
     assert (config["schedule"], config["prediction_type"]) == ({"kind": "cosine", "T": T},
                                                                "v_prediction")
-    assert load_file(tmp_path / "bare" / "checkpoint-00000000" / "model.safetensors").keys() == \
-        load_file(exported.parent / "run" / "checkpoint-00000007" / "ema.safetensors").keys()
+    imported = load_file(tmp_path / "bare" / "checkpoint-00000000" / "model.safetensors")
+    ema = load_file(exported.parent / "run" / "checkpoint-00000007" / "ema.safetensors")
+    assert imported.keys() == ema.keys()
+    for key, value in ema.items():
+        assert torch.equal(imported[key], value), key
+
+
+@pytest.mark.spec("INTEROP-12")
+def test_a_pickled_state_dict_is_read_with_the_weights_only_unpickler(exported: Path,
+                                                                      tmp_path: Path) -> None:
+    """Older releases (diffusers before safetensors) hold diffusion_pytorch_model.bin."""
+    folder = tmp_path / "pipeline"
+    shutil.copytree(exported, folder)
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    torch.save(load_file(weights), folder / "unet" / "diffusion_pytorch_model.bin")
+    weights.unlink()
+    code, _, stderr = cli("import", folder, "--out", tmp_path / "run")
+    assert code == 0, stderr
+    imported = load_file(tmp_path / "run" / "checkpoint-00000000" / "model.safetensors")
+    ema = load_file(exported.parent / "run" / "checkpoint-00000007" / "ema.safetensors")
+    assert imported.keys() == ema.keys()
+    for key, value in ema.items():
+        assert torch.equal(imported[key], value), key
+
+    class RunsCode:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("the pickle ran code",))
+
+    torch.save({"conv_in.weight": RunsCode()}, folder / "unet" / "diffusion_pytorch_model.bin")
+    code, stdout, stderr = cli("import", folder, "--out", tmp_path / "other")
+    assert code == 2 and "the pickle ran code" not in stdout
+    assert "diffusion_pytorch_model.bin: is not a state dict of tensors" in stderr
+    assert not (tmp_path / "other").exists()
 
 
 def edit_json(path: Path, **changes: object) -> None:
