@@ -9,6 +9,7 @@ time of specdiff. Nothing here downloads: build the diffusers model from its con
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,7 +132,7 @@ def unet_config_from_diffusers(config: Mapping[str, Any], num_timesteps: int) ->
                          f"first (ours are base_channels·channel_mults)")
     paddings = {value: name for name, value in _DIFFUSERS_DOWNSAMPLE_PADDING.items()}
     padding = config["downsample_padding"]
-    if isinstance(padding, bool) or padding not in paddings:
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding not in paddings:
         raise ValueError(f"downsample_padding = {padding!r:.20} must be 0 (bottom_right) or 1 "
                          f"(symmetric)")
     classes = config["num_class_embeds"]
@@ -143,16 +144,19 @@ def unet_config_from_diffusers(config: Mapping[str, Any], num_timesteps: int) ->
     if head_dim is not None and mid_width % _int(config, "attention_head_dim"):
         raise ValueError(f"attention_head_dim = {head_dim} must divide the middle level's width "
                          f"{mid_width}")
+    fields: dict[str, Any] = {
+        "image_size": size, "data_channels": _int(config, "in_channels"), "base_channels": base,
+        "channel_mults": tuple(width // base for width in widths),
+        "num_res_blocks": _int(config, "layers_per_block"),
+        "attention_resolutions": tuple(size >> level for level in attention),
+        "attention_heads": 1 if head_dim is None else mid_width // head_dim,
+        "dropout": _number(config, "dropout"), "norm_groups": _int(config, "norm_num_groups"),
+        "norm_eps": _number(config, "norm_eps"),
+        "num_classes": None if classes is None else classes - 1,
+        "num_timesteps": num_timesteps, "downsample_padding": paddings[padding],
+    }
     try:
-        ours = UNetConfig(
-            image_size=size, data_channels=_int(config, "in_channels"), base_channels=base,
-            channel_mults=tuple(width // base for width in widths),
-            num_res_blocks=_int(config, "layers_per_block"),
-            attention_resolutions=tuple(size >> level for level in attention),
-            attention_heads=1 if head_dim is None else mid_width // head_dim,
-            dropout=config["dropout"], norm_groups=_int(config, "norm_num_groups"),
-            norm_eps=config["norm_eps"], num_classes=None if classes is None else classes - 1,
-            num_timesteps=num_timesteps, downsample_padding=paddings[padding])
+        ours = UNetConfig(**fields)
         needed = {**diffusers_config_for(ours), **_DEFAULTED_ARGUMENTS}
     except (ValueError, TypeError) as error:
         field = next((name for name in _SOURCE_ARGUMENTS if str(error).startswith(name)), None)
@@ -189,6 +193,14 @@ def _ints(config: Mapping[str, Any], key: str) -> list[int]:
     if not (isinstance(value, list | tuple) and value and all(map(_is_count, value))):
         raise ValueError(f"{key} = {value!r:.60} must be a list of ints in [1, 2^20]")
     return list(value)
+
+
+def _number(config: Mapping[str, Any], key: str) -> float:
+    """``config[key]``, a finite number."""
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} = {value!r:.60} must be a finite number")
+    return float(value)
 
 
 def _is_count(value: Any) -> bool:
@@ -301,15 +313,19 @@ def unet_from_diffusers(source: DiffusersSource, config: UNetConfig) -> UNet:
     return unet
 
 
-def unet_to_diffusers(unet: UNet) -> nn.Module:
-    """INTEROP-1: a diffusers ``UNet2DModel`` computing ``unet``'s function (needs diffusers)."""
+def import_diffusers(purpose: str) -> Any:
+    """The diffusers module, or an ImportError saying that ``purpose`` needs it and how to
+    install it."""
     try:
         # importlib, so that the type checker sees the same Any with or without diffusers.
-        diffusers = importlib.import_module("diffusers")
+        return importlib.import_module("diffusers")
     except ImportError as error:
-        raise ImportError(
-            "unet_to_diffusers needs diffusers: pip install specdiff[interop]"
-        ) from error
+        raise ImportError(f"{purpose} needs diffusers: pip install specdiff[interop]") from error
+
+
+def unet_to_diffusers(unet: UNet) -> nn.Module:
+    """INTEROP-1: a diffusers ``UNet2DModel`` computing ``unet``'s function (needs diffusers)."""
+    diffusers = import_diffusers("unet_to_diffusers")
     with torch.device("meta"):  # no random initialization of parameters about to be replaced
         model: nn.Module = diffusers.UNet2DModel(**diffusers_config_for(unet.config))
     # The copies keep our dtype and device (UNet2DModel has no buffers to move).

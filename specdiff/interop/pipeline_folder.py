@@ -4,7 +4,7 @@ INTEROP-8 … INTEROP-12).
 - :func:`export_diffusers_pipeline` writes what ``DDPMPipeline.from_pretrained`` loads with no
   code of specdiff: ``model_index.json``, ``unet/`` (``config.json`` and the run's EMA weights as
   ``diffusion_pytorch_model.safetensors``) and ``scheduler/`` (a ``DDPMScheduler`` config whose
-  β are the run's, ``diffusers_scheduler``).
+  β are the run's: ``specdiff.interop.diffusers_scheduler``).
 - :func:`import_diffusers_pipeline` reads such a folder (or a bare model folder with a schedule
   given) and writes a run folder: one checkpoint, step 0, holding the U-Net's weights as model and
   EMA, and the identity (model, schedule, prediction type, image shape) that ``specdiff sample``,
@@ -16,7 +16,6 @@ refused. diffusers is needed for both (``pip install specdiff[interop]``): expor
 and import fills in the defaults of the diffusers installed, as ``from_pretrained`` would.
 """
 
-import importlib
 import inspect
 import io
 import json
@@ -33,6 +32,7 @@ from safetensors.torch import load
 from specdiff._atomic import require_new_folder, write_folder_atomically
 from specdiff.diffusion import Diffusion
 from specdiff.interop.diffusers import (
+    import_diffusers,
     state_dict_from_diffusers,
     unet_config_from_diffusers,
     unet_to_diffusers,
@@ -46,7 +46,7 @@ from specdiff.interop.diffusers_scheduler import (
 from specdiff.nn import UNet, UNetConfig
 from specdiff.spec.parameterization import PredictionType, require_prediction_type
 from specdiff.train.checkpoint import save_checkpoint
-from specdiff.train.models import build_schedule, imported_unet_record
+from specdiff.train.models import RECORDED_MODELS, build_schedule, imported_unet_record
 from specdiff.train.run import load_for_sampling
 from specdiff.train.run_folder import warn
 
@@ -60,14 +60,7 @@ UNET_COMPONENT = ["diffusers", "UNet2DModel"]
 # What an imported run records as its data when none is given: sample and inpaint need none;
 # evaluate and fine-tuning need the data, from `import --data` and `train --data`.
 NO_DATA = "none"
-
-
-def _diffusers(purpose: str) -> Any:
-    try:
-        # importlib, so that the type checker sees the same Any with or without diffusers.
-        return importlib.import_module("diffusers")
-    except ImportError as error:
-        raise ImportError(f"{purpose} needs diffusers: pip install specdiff[interop]") from error
+UNET_MODELS = [name for name, (module, _) in RECORDED_MODELS.items() if module is UNet]
 
 
 def export_diffusers_pipeline(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]
@@ -76,13 +69,13 @@ def export_diffusers_pipeline(run_dir: str | os.PathLike[str], out: str | os.Pat
     EMA U-Net under ``diffusers_config_for`` (INTEROP-1) and ``scheduler_config_for`` the run's
     schedule and prediction type. A model diffusers cannot compute is refused by name."""
     out = require_new_folder(out)
-    diffusers = _diffusers("exporting a diffusers pipeline")
+    diffusers = import_diffusers("exporting a diffusers pipeline")
     run = load_for_sampling(Path(run_dir), "cpu")
     name, model = run.config["model"]["name"], run.diffusion.model
     if not isinstance(model, UNet):
         raise ValueError(
             f"run {run_dir} has model {name!r}, which diffusers' UNet2DModel does not compute: "
-            f"export takes runs of the U-Nets (unet-tiny, unet-digits, unet-cifar10, imported)"
+            f"export takes runs of the U-Nets {sorted(UNET_MODELS)}"
             + (" — a super-resolution model also reads a low-resolution image, which "
                "DDPMPipeline cannot give it" if name.startswith("sr-") else ""))
     scheduler = diffusers.DDPMScheduler(
@@ -107,7 +100,7 @@ def import_diffusers_pipeline(
     for anything our U-Net and schedules do not represent, with nothing written."""
     source, out = Path(folder), require_new_folder(out)
     _require_folder(source)
-    if _lexists(source / MODEL_INDEX):
+    if os.path.lexists(source / MODEL_INDEX):
         if schedule is not None or prediction_type is not None:
             raise ValueError(f"{source} is a pipeline folder: its scheduler/ sets the schedule "
                              f"and the prediction type; give a schedule only with a bare model "
@@ -115,7 +108,7 @@ def import_diffusers_pipeline(
         _check_components(source / MODEL_INDEX)
         unet_folder = source / "unet"
         record, kind, notes = _scheduler(source / "scheduler")
-    elif _lexists(source / MODEL_CONFIG):
+    elif os.path.lexists(source / MODEL_CONFIG):
         if schedule is None:
             raise ValueError(f"{source} is a bare model folder (no {MODEL_INDEX}): give the "
                              f"schedule it was trained with (--schedule)")
@@ -123,7 +116,7 @@ def import_diffusers_pipeline(
         require_prediction_type(kind)
     else:
         hint = (f"; for its unet/ alone, give {source / 'unet'} and --schedule"
-                if _lexists(source / "unet" / MODEL_CONFIG) else "")
+                if os.path.lexists(source / "unet" / MODEL_CONFIG) else "")
         raise ValueError(f"{source}: neither a pipeline folder ({MODEL_INDEX} is missing) nor a "
                          f"model folder ({MODEL_CONFIG} is missing){hint}")
     table = build_schedule(record)
@@ -169,7 +162,7 @@ def _scheduler(folder: Path) -> tuple[dict[str, Any], PredictionType, str]:
     if class_name not in SCHEDULERS:
         raise ValueError(f"{path}: _class_name = {class_name!r:.60} must be one of "
                          f"{list(SCHEDULERS)}")
-    scheduler_class = getattr(_diffusers("importing a diffusers pipeline"), class_name)
+    scheduler_class = getattr(import_diffusers("importing a diffusers pipeline"), class_name)
     config = {**_with_defaults(written, scheduler_class), SCHEDULE_KEY: written.get(SCHEDULE_KEY)}
     try:
         record, prediction_type = schedule_from_scheduler_config(config)
@@ -190,7 +183,7 @@ def _unet(folder: Path, num_timesteps: int) -> tuple[UNetConfig, dict[str, torch
     if written.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise ValueError(f"{path}: _class_name = {written['_class_name']!r:.60} must be "
                          f"'UNet2DModel'")
-    model_class = _diffusers("importing a diffusers pipeline").UNet2DModel
+    model_class = import_diffusers("importing a diffusers pipeline").UNet2DModel
     try:
         config = unet_config_from_diffusers(_with_defaults(written, model_class), num_timesteps)
     except ValueError as error:
@@ -212,13 +205,13 @@ def _weights(folder: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     """The tensors of the model folder's safetensors file, or of its pickled state dict (read
     with torch's weights_only unpickler, which builds tensors and nothing else)."""
     path = folder / WEIGHTS
-    if _lexists(path):
+    if os.path.lexists(path):
         try:
             return path, load(_read_file(path))
         except SafetensorError as error:
             raise ValueError(f"{path}: is not a safetensors file ({error})") from None
     path = folder / PICKLED_WEIGHTS
-    if not _lexists(path):
+    if not os.path.lexists(path):
         raise ValueError(f"{folder}: has no weights ({WEIGHTS} or {PICKLED_WEIGHTS})")
     try:
         tensors = torch.load(io.BytesIO(_read_file(path)), map_location="cpu", weights_only=True)
@@ -243,7 +236,7 @@ def _with_defaults(written: Mapping[str, Any], diffusers_class: Any) -> dict[str
 def _json_object(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(_read_file(path), parse_constant=_no_constant)
-    except ValueError as error:  # not UTF-8, not JSON, or NaN/Infinity
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, NaN, nested deeply
         raise ValueError(f"{path}: is not valid JSON ({error})") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path}: must hold a JSON object, got {value!r:.60}")
@@ -278,8 +271,3 @@ def _require_folder(path: Path) -> None:
         raise ValueError(f"{path}: cannot be read ({error.strerror})") from None
     if not stat.S_ISDIR(mode):
         raise ValueError(f"{path}: is not a folder")
-
-
-def _lexists(path: Path) -> bool:
-    """Whether a name exists at ``path`` (a dangling or looping link included)."""
-    return os.path.lexists(path)

@@ -156,6 +156,9 @@ BAD_FOLDERS: dict[str, tuple[Callable[[Path], object], list[str]]] = {
     "a vae in model_index.json": (
         lambda folder: edit_json(folder / "model_index.json", vae=["diffusers", "VQModel"]),
         ["model_index.json: components ['scheduler', 'unet', 'vae']"]),
+    "deeply nested model_index.json": (
+        lambda folder: (folder / "model_index.json").write_text("[" * 100_000),
+        ["model_index.json: is not valid JSON"]),
     "missing unet/": (lambda folder: shutil.rmtree(folder / "unet"), ["unet: is missing"]),
     "missing scheduler/": (lambda folder: shutil.rmtree(folder / "scheduler"),
                            ["scheduler/scheduler_config.json: is missing"]),

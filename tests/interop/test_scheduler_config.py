@@ -167,3 +167,24 @@ def test_scheduler_configs_specdiff_cannot_represent_are_refused_by_key(name: st
     make, message = REFUSED[name]
     with pytest.raises(ValueError, match=message):
         schedule_from_scheduler_config(make())
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**21), st.floats(),
+                        st.sampled_from(["linear", "squaredcos_cap_v2", "sample", "x"]),
+                        st.lists(st.floats(0.0, 1.0), max_size=3), st.dictionaries(
+                            st.sampled_from(["kind", "T"]), st.integers(-1, 3), max_size=2))
+
+
+@pytest.mark.spec("INTEROP-13")
+@given(st.booleans(), st.dictionaries(
+    st.sampled_from(["num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+                     "trained_betas", "prediction_type", "rescale_betas_zero_snr",
+                     SCHEDULE_KEY]), JSON_VALUES, min_size=1, max_size=3))
+def test_any_edit_of_a_scheduler_config_is_read_or_refused_naming_a_key(
+    exported: bool, changes: dict[str, Any],
+) -> None:
+    config = {**(exported_config() if exported else released_config()), **changes}
+    try:
+        schedule_from_scheduler_config(config)
+    except ValueError as error:
+        assert any(str(error).startswith(key) for key in config), error

@@ -3,6 +3,7 @@ our U-Net does not compute, refused by argument) (specs/interop.md). diffusers m
 on the meta device from their config: only the config they store is read."""
 
 import dataclasses
+import functools
 from typing import Any
 
 import pytest
@@ -64,9 +65,14 @@ def test_equivalent_spellings_of_the_same_model_are_read() -> None:
         assert unet_config_from_diffusers(stored, 1000) == config, spelling
 
 
+@functools.cache
+def tiny_stored_config() -> dict[str, Any]:
+    return stored_config(**diffusers_config_for(UNetConfig.tiny()))
+
+
 def tiny_with(**changes: Any) -> dict[str, Any]:
     """The stored config of UNetConfig.tiny()'s diffusers model, with changes."""
-    return {**stored_config(**diffusers_config_for(UNetConfig.tiny())), **changes}
+    return {**tiny_stored_config(), **changes}
 
 
 REFUSED = {
@@ -97,9 +103,11 @@ REFUSED = {
     "class embedding type": ({"num_class_embeds": 4, "class_embed_type": "timestep"},
                              r"class_embed_type = 'timestep'"),
     "padding 2": ({"downsample_padding": 2}, r"downsample_padding = 2 must be 0"),
+    "padding a list": ({"downsample_padding": [1]}, r"downsample_padding = \[1\] must be 0"),
     "huge width": ({"block_out_channels": [2**21, 2**22]}, r"block_out_channels = .* must be a"
                    r" list of ints in \[1, 2\^20\]"),
     "text": ({"layers_per_block": "two"}, r"layers_per_block = 'two' must be an int"),
+    "text for a number": ({"norm_eps": "1e-6"}, r"norm_eps = '1e-6' must be a finite number"),
 }
 
 
@@ -109,3 +117,21 @@ def test_configs_our_unet_does_not_compute_are_refused_by_argument(name: str) ->
     changes, message = REFUSED[name]
     with pytest.raises(ValueError, match=message):
         unet_config_from_diffusers(tiny_with(**changes), 1000)
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**21), st.floats(),
+                        st.text(max_size=3), st.lists(st.integers(-1, 64), max_size=3),
+                        st.just(["DownBlock2D", "AttnDownBlock2D"]), st.dictionaries(
+                            st.text(max_size=2), st.integers(), max_size=1))
+
+
+@pytest.mark.spec("INTEROP-13")
+@given(st.dictionaries(st.sampled_from(sorted(diffusers_config_for(UNetConfig.tiny()))),
+                       JSON_VALUES, min_size=1, max_size=3))
+def test_any_edit_of_a_config_is_read_or_refused_naming_an_argument(
+    changes: dict[str, Any],
+) -> None:
+    try:
+        unet_config_from_diffusers(tiny_with(**changes), 1000)
+    except ValueError as error:
+        assert any(str(error).startswith(key) for key in tiny_stored_config()), error
