@@ -125,10 +125,10 @@ def _values(action: argparse.Action) -> st.SearchStrategy[str]:
 
 
 def _is_number_option(action: argparse.Action) -> bool:
-    """Told by the option's default (or, for the three without one, its name), not by how the
+    """Told by the option's default (or, for those without one, its name), not by how the
     parser checks it."""
     return ((isinstance(action.default, (int, float)) and not isinstance(action.default, bool))
-            or action.dest in ("image_size", "vlb_timesteps", "scale"))
+            or action.dest in ("image_size", "vlb_timesteps", "scale", "timesteps"))
 
 
 @st.composite
