@@ -14,6 +14,7 @@ for every command line:
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import io
 import re
 import shutil
@@ -32,8 +33,10 @@ from tests import _cli_runs as cli_runs
 
 # Relative to the folder each example runs in, which holds a copy of the fixture world.
 RUN, SR_RUN, CONDITIONAL_RUN = "runs/tiny", "runs/sr", "runs/conditional"
-PATHS = [RUN, SR_RUN, CONDITIONAL_RUN, "runs", "missing", "missing/deeper/x.png",
-         "inputs/notes.txt", "inputs/notes.txt/below.png", "inputs", "/proc/specdiff/x.png",
+PIPELINE = "pipeline"  # CONDITIONAL_RUN exported as a diffusers pipeline folder
+PATHS = [RUN, SR_RUN, CONDITIONAL_RUN, PIPELINE, f"{PIPELINE}/unet", "runs", "missing",
+         "missing/deeper/x.png", "inputs/notes.txt", "inputs/notes.txt/below.png", "inputs",
+         "/proc/specdiff/x.png",
          "inputs/in.png", "inputs/mask.png", "inputs/small.png", "inputs/deep16.png",
          "inputs/garbage.png", "inputs/tiff.png", "out.png", "new/out.ppm", ".", ""]
 NUMBERS = ["-1", "0", "1", "2", "-0", "1.5", "0.5", "1e309", "-1e309", "1e-320", "nan", "NaN",
@@ -62,8 +65,11 @@ BASE = {
     "upscale": [SR_RUN, "--image", "inputs/small.png", "--steps", "2", "--quiet",
                 "--out", "u.png"],
     "evaluate": [RUN, "--n-samples", "2", "--batch-size", "2", "--vlb-timesteps", "2"],
+    "export": [CONDITIONAL_RUN, "--format", "diffusers", "--out", "exported"],
+    "import": [PIPELINE, "--out", "imported"],
 }
-ONE_ERROR_LINE = re.compile(r"specdiff (train|sample|inpaint|upscale|evaluate): error: \S[^\n]*\n")
+ONE_ERROR_LINE = re.compile(
+    r"specdiff (train|sample|inpaint|upscale|evaluate|export|import): error: \S[^\n]*\n")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +79,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli_runs.train(root / RUN)
     cli_runs.train(root / SR_RUN, "--task", "sr", model="unet-tiny", steps=1)
     cli_runs.train(root / CONDITIONAL_RUN, "--conditional", model="unet-tiny", steps=1)
+    if importlib.util.find_spec("diffusers"):  # else import meets a missing folder
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["export", str(root / CONDITIONAL_RUN), "--format", "diffusers",
+                         "--out", str(root / PIPELINE)]) == 0
     inputs = root / "inputs"
     cli_runs.write_inputs(inputs)  # in.png, mask.png, small.png
     Image.frombytes("I;16", (8, 8), (1000 * np.arange(64)).astype("<u2").tobytes()).save(
@@ -115,10 +125,10 @@ def _values(action: argparse.Action) -> st.SearchStrategy[str]:
 
 
 def _is_number_option(action: argparse.Action) -> bool:
-    """Told by the option's default (or, for the three without one, its name), not by how the
+    """Told by the option's default (or, for those without one, its name), not by how the
     parser checks it."""
     return ((isinstance(action.default, (int, float)) and not isinstance(action.default, bool))
-            or action.dest in ("image_size", "vlb_timesteps", "scale"))
+            or action.dest in ("image_size", "vlb_timesteps", "scale", "timesteps"))
 
 
 @st.composite

@@ -111,6 +111,18 @@ def run_folder(text: str) -> str:
     return _usable_path(text, _run_folder_problem)
 
 
+def new_folder(text: str) -> str:
+    """An argparse type: a folder that does not exist yet (or is empty) and can be created."""
+    return _usable_path(text, _new_folder_problem)
+
+
+def _new_folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be made a new folder, or None."""
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_dir() or any(path.iterdir())):
+        return "already exists and is not an empty folder; choose a new folder"
+    return _cannot_create_in(path)
+
+
 def _usable_path(text: str, problem_of: Callable[[Path], str | None]) -> str:
     try:
         problem = problem_of(Path(text))

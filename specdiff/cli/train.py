@@ -31,12 +31,14 @@ def add_parser(commands: Any) -> None:
     trainer = commands.add_parser("train", help="train an eps-model; checkpoints go to --out")
     trainer.add_argument("--data", default="digits",
                          help="digits | cifar10:PATH | images:PATH (default: digits)")
-    trainer.add_argument("--model", default="unet-digits", choices=sorted(MODELS))
+    trainer.add_argument("--model", default=None, choices=sorted(MODELS),
+                         help="default unet-digits (a resumed imported run keeps its own)")
     trainer.add_argument("--steps", type=STEPS, required=True, help=f"in {STEPS}")
     trainer.add_argument("--batch-size", type=BATCH_SIZE, default=64, help=f"in {BATCH_SIZE}")
     trainer.add_argument("--out", required=True, type=run_folder, help="run folder")
     trainer.add_argument("--resume", action="store_true",
-                         help="continue from the latest checkpoint in --out")
+                         help="continue from the latest checkpoint in --out (a run of "
+                              "`specdiff import`: fine-tune it)")
     trainer.add_argument("--device", default="auto", choices=DEVICES)
     trainer.add_argument("--lr", type=LEARNING_RATE, default=1e-4, help=f"in {LEARNING_RATE}")
     trainer.add_argument("--warmup", type=WARMUP, default=0,
@@ -46,13 +48,15 @@ def add_parser(commands: Any) -> None:
     trainer.add_argument("--seed", type=TRAIN_SEED, default=0, help=f"in {TRAIN_SEED}")
     trainer.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
                          help="autocast on CUDA")
-    trainer.add_argument("--schedule", default="linear", choices=SCHEDULES)
-    trainer.add_argument("--timesteps", type=TIMESTEPS, default=1000, help=f"T, in {TIMESTEPS}")
+    trainer.add_argument("--schedule", default=None, choices=SCHEDULES,
+                         help="default linear (a resumed imported run keeps its own)")
+    trainer.add_argument("--timesteps", type=TIMESTEPS, default=None,
+                         help=f"T, in {TIMESTEPS} (default 1000)")
     trainer.add_argument("--zero-terminal-snr", action="store_true",
                          help="rescale β so ᾱ_{T-1} = 0 (needs --prediction-type v_prediction)")
-    trainer.add_argument("--prediction-type", default="epsilon",
+    trainer.add_argument("--prediction-type", default=None,
                          choices=["epsilon", "sample", "v_prediction"],
-                         help="what the model predicts: ε, x0 or v")
+                         help="what the model predicts: ε (default), x0 or v")
     trainer.add_argument("--image-size", type=IMAGE_SIDE, default=None,
                          help=f"digits: side to pad/upscale to (default 16); images: resize to; "
                               f"in {IMAGE_SIDE}")
@@ -90,6 +94,7 @@ def run(arguments: argparse.Namespace) -> int:
         raise ValueError(f"--scale {arguments.scale} is the upscaling factor of --task sr: add "
                          f"--task sr, or leave --scale out")
     if arguments.task == "sr":
+        model = model or "unet-digits"
         model = model if model.startswith("sr-") else f"sr-{model}"
         scale = SR_DEFAULT_SCALE if arguments.scale is None else arguments.scale
     result = train_run(arguments.out, config, data=arguments.data, model=model,

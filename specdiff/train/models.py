@@ -69,6 +69,15 @@ MODELS: dict[str, tuple[Callable[..., Any], type[nn.Module], type[Any]]] = {
 MODELS |= {f"sr-{name}": (build, SuperResolutionUNet, SuperResolutionConfig)
            for name, (build, module, _) in list(MODELS.items()) if module is UNet}
 
+# A U-Net recorded by its whole config, not as a preset sized for the data: what `specdiff
+# import` writes, since an imported model's layout need not be one of the presets.
+IMPORTED_UNET = "unet"
+# record name → (module class, config class): every name a run's record may carry.
+RECORDED_MODELS: dict[str, tuple[type[nn.Module], type[Any]]] = {
+    **{name: (module, config) for name, (_, module, config) in MODELS.items()},
+    IMPORTED_UNET: (UNet, UNetConfig),
+}
+
 
 def model_record(name: str, image_shape: ImageShape, num_timesteps: int,
                  num_classes: int | None = None, scale: int | None = None) -> dict[str, Any]:
@@ -85,6 +94,11 @@ def model_record(name: str, image_shape: ImageShape, num_timesteps: int,
     return {"name": name, "config": _jsonable(dataclasses.asdict(config))}
 
 
+def imported_unet_record(config: UNetConfig) -> dict[str, Any]:
+    """The JSON-able description {"name": "unet", "config"} of a U-Net given by its config."""
+    return {"name": IMPORTED_UNET, "config": _jsonable(dataclasses.asdict(config))}
+
+
 # A record's integers (widths, counts, T) are at most this: a bigger one is an edit, and
 # building it would allocate without bound.
 MAX_RECORD_INT = 2**20
@@ -95,7 +109,7 @@ def build_model(record: Any, seed: int = 0) -> nn.Module:
     global random state is left as it was. A record that describes no model is a ValueError
     naming the key (``model.name``, ``model.config.FIELD``)."""
     config = model_config(record)
-    _, module_class, _ = MODELS[record["name"]]
+    module_class, _ = RECORDED_MODELS[record["name"]]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return module_class(config)
@@ -106,13 +120,14 @@ def model_config(record: Any) -> Any:
     if not isinstance(record, dict):
         raise ValueError(f"model must be an object {{\"name\", \"config\"}}, got {_short(record)}")
     name = record.get("name")
-    if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(f"model.name must be one of {sorted(MODELS)}, got {_short(name)}")
+    if not isinstance(name, str) or name not in RECORDED_MODELS:
+        raise ValueError(f"model.name must be one of {sorted(RECORDED_MODELS)}, got "
+                         f"{_short(name)}")
     values = record.get("config")
     if not isinstance(values, dict):
         raise ValueError(f"model.config must be an object of {name}'s settings, got "
                          f"{_short(values)}")
-    _, _, config_class = MODELS[name]
+    _, config_class = RECORDED_MODELS[name]
     fields = {field.name: field for field in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - set(fields))
     if unknown:

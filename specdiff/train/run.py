@@ -13,10 +13,16 @@ from typing import Any, NamedTuple
 import torch
 import torch.distributed as dist
 
+from specdiff.data import ImageDataset
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion
 from specdiff.spec.parameterization import PREDICTION_TYPES, PredictionType
-from specdiff.train.checkpoint import CheckpointInfo, latest_checkpoint, load_checkpoint
+from specdiff.train.checkpoint import (
+    CheckpointInfo,
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint_info,
+)
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import (
     build_model,
@@ -66,23 +72,28 @@ def train_run(
     config: TrainConfig,
     *,
     data: str = "digits",
-    model: str = "unet-digits",
-    schedule: str = "linear",
-    timesteps: int = 1000,
+    model: str | None = None,
+    schedule: str | None = None,
+    timesteps: int | None = None,
     zero_terminal_snr: bool = False,
-    prediction_type: PredictionType = "epsilon",
+    prediction_type: PredictionType | None = None,
     image_size: int | None = None,
     scale: int | None = None,
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` on ``data`` into the run folder ``out``; ``scale`` is the factor of a
-    super-resolution ("sr-…") model, trained on (image, its downsampled copy) pairs; the model
-    predicts ε, x0 ("sample") or v ("v_prediction") as ``prediction_type`` says (PARAM-3).
+    """Train ``model`` (default unet-digits) on ``data`` into the run folder ``out``; ``scale``
+    is the factor of a super-resolution ("sr-…") model, trained on (image, its downsampled copy)
+    pairs; the model predicts ε (the default), x0 ("sample") or v ("v_prediction") as
+    ``prediction_type`` says (PARAM-3), under ``schedule`` (default linear) with ``timesteps``
+    (default 1000).
 
     A folder that already holds checkpoints is refused unless ``resume`` (TRAIN-9): nothing a
-    user has trained is overwritten.
+    user has trained is overwritten. Resuming an imported run (``specdiff import``) fine-tunes
+    it (INTEROP-12): model, schedule, prediction type and image size are the run's, so those
+    arguments must be left out; its first fine-tuning starts at step 0 from the imported
+    weights with a fresh optimizer.
     """
     out = Path(out)
     # One writer per run folder (CKPT-6): under torchrun only rank 0 writes, so only it locks.
@@ -91,29 +102,80 @@ def train_run(
         if latest_checkpoint(out) is not None and not resume:
             raise ValueError(f"out folder {out} already holds checkpoints: resume that run, or "
                              f"choose another folder (nothing was overwritten)")
-        dataset = load_split(data, "train", image_size)
-        if config.class_conditional and not dataset.has_labels:
-            raise ValueError(f"class-conditional training needs labels, and {data} has none")
-        num_classes = len(dataset.class_names) if config.class_conditional else None
-        record = model_record(model, dataset.image_shape, timesteps, num_classes, scale)
-        schedule_description = schedule_record(schedule, timesteps, zero_terminal_snr)
-        identity = {"model": record, "schedule": schedule_description, "data": data,
-                    "image_size": image_size, "image_shape": list(dataset.image_shape),
-                    "prediction_type": prediction_type}
-        diffusion = Diffusion(build_model(record, config.seed),
-                              build_schedule(schedule_description),
-                              prediction_type=prediction_type)
+        newest = read_checkpoint_info(out) if resume and latest_checkpoint(out) else None
+        if newest is not None and "imported" in newest.config:
+            given = {"model": model, "schedule": schedule, "timesteps": timesteps,
+                     "zero_terminal_snr": zero_terminal_snr or None,
+                     "prediction_type": prediction_type, "image_size": image_size,
+                     "scale": scale}
+            dataset, identity = _fine_tuning(newest.config, data, config, given)
+        else:
+            dataset, identity = _new_identity(
+                data, config, model or "unet-digits", schedule or "linear",
+                1000 if timesteps is None else timesteps, zero_terminal_snr,
+                prediction_type or "epsilon", image_size, scale)
+        diffusion = Diffusion(build_model(identity["model"], config.seed),
+                              build_schedule(identity["schedule"]),
+                              prediction_type=identity["prediction_type"])
         trainer = Trainer(diffusion, dataset, config, out, identity=identity,
                           device=join_distributed(resolve_device(device)), progress=progress)
-        if resume:
+        if newest is not None and "train" not in newest.config:  # an import, never trained
+            start = trainer.start_from_weights(newest.path)
+            if trainer.rank == 0:
+                print(f"fine-tuning the imported {newest.path} from step {start}")
+        elif resume:
             start = trainer.resume()
             if trainer.rank == 0:
                 print(f"resuming {out} at step {start}")
         if trainer.rank == 0:
             parameters = sum(p.numel() for p in diffusion.model.parameters())
-            print(f"training {model} ({parameters:,} parameters) on {dataset!r} for "
-                  f"{config.steps} steps on {trainer.device} × {trainer.world_size} process(es)")
+            print(f"training {identity['model']['name']} ({parameters:,} parameters) on "
+                  f"{dataset!r} for {config.steps} steps on {trainer.device} × "
+                  f"{trainer.world_size} process(es)")
         return trainer.fit()
+
+
+def _new_identity(data: str, config: TrainConfig, model: str, schedule: str, timesteps: int,
+                  zero_terminal_snr: bool, prediction_type: PredictionType,
+                  image_size: int | None, scale: int | None
+                  ) -> tuple[ImageDataset, dict[str, Any]]:
+    """The training data and the identity of a run of the named model and schedule."""
+    dataset = load_split(data, "train", image_size)
+    if config.class_conditional and not dataset.has_labels:
+        raise ValueError(f"class-conditional training needs labels, and {data} has none")
+    num_classes = len(dataset.class_names) if config.class_conditional else None
+    identity = {"model": model_record(model, dataset.image_shape, timesteps, num_classes, scale),
+                "schedule": schedule_record(schedule, timesteps, zero_terminal_snr),
+                "data": data, "image_size": image_size,
+                "image_shape": list(dataset.image_shape), "prediction_type": prediction_type}
+    return dataset, identity
+
+
+def _fine_tuning(imported: dict[str, Any], data: str, config: TrainConfig,
+                 given: dict[str, Any]) -> tuple[ImageDataset, dict[str, Any]]:
+    """INTEROP-12: the training data and the identity of a run that fine-tunes the imported
+    run whose newest checkpoint records ``imported``: its model, schedule, prediction type,
+    image size and import record, with the data given now."""
+    named = sorted(name for name, value in given.items() if value is not None)
+    if named:
+        raise ValueError(f"{', '.join(named)}: an imported run keeps its own model, schedule, "
+                         f"prediction type and image size; leave them out to fine-tune it")
+    _check_identity(imported)
+    identity = {key: imported[key] for key in ("model", "schedule", "image_size",
+                                               "image_shape", "prediction_type", "imported")}
+    dataset = load_split(data, "train", identity["image_size"])
+    if list(dataset.image_shape) != identity["image_shape"]:
+        raise ValueError(f"data {data} has images of shape {list(dataset.image_shape)}, but the "
+                         f"imported model takes {identity['image_shape']}")
+    num_classes = identity["model"]["config"].get("num_classes")
+    if config.class_conditional != (num_classes is not None):
+        raise ValueError(f"the imported model is {'' if num_classes else 'not '}"
+                         f"class-conditional: fine-tune it "
+                         f"{'with' if num_classes else 'without'} --conditional")
+    if num_classes is not None and len(dataset.class_names) != num_classes:
+        raise ValueError(f"data {data} has {len(dataset.class_names)} classes, the imported "
+                         f"model {num_classes}")
+    return dataset, {**identity, "data": data}
 
 
 class SamplingRun(NamedTuple):

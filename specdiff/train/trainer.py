@@ -121,6 +121,15 @@ class Trainer:
         self.step, self.resumed_from = info.step, info.path
         return self.step
 
+    def start_from_weights(self, checkpoint: Path) -> int:
+        """Load the model and EMA weights of ``checkpoint`` (an imported run's, which has no
+        optimizer state and no learning settings); the optimizer starts fresh, at the current
+        step. Return that step."""
+        load_checkpoint(checkpoint, model=self.diffusion.model, ema=self.ema.model,
+                        restore_global_rng=False)
+        self.resumed_from = checkpoint
+        return self.step
+
     def fit(self) -> TrainResult:
         """Train from ``self.step`` up to ``config.steps``; checkpoint every checkpoint_every
         steps and at the end. Raises TrainingDivergedError on a NaN/inf loss or gradient.

@@ -262,3 +262,14 @@ def test_building_a_diffusers_model_without_diffusers_says_how_to_install(
     monkeypatch.setitem(sys.modules, "diffusers", None)  # makes `import diffusers` fail
     with pytest.raises(ImportError, match=r"pip install specdiff\[interop\]"):
         unet_to_diffusers(UNet(UNetConfig.tiny()))
+
+
+@pytest.mark.spec("INTEROP-3")
+def test_a_first_level_wider_than_the_base_is_refused() -> None:
+    # diffusers sizes the sinusoid and the time embedding from the first level's width; ours
+    # from base_channels, so the two differ unless channel_mults[0] = 1.
+    config = dataclasses.replace(UNetConfig.tiny(), channel_mults=(2, 2))
+    with pytest.raises(ValueError, match=r"channel_mults\[0\] must be 1"):
+        diffusers_config_for(config)
+    with pytest.raises(ValueError, match=r"channel_mults\[0\] must be 1"):
+        unet_to_diffusers(UNet(config))
