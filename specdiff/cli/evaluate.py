@@ -18,6 +18,7 @@ from specdiff.cli.options import (
 from specdiff.evaluation import evaluate_run, write_json_atomic
 from specdiff.evaluation.plots import require_matplotlib
 from specdiff.evaluation.report import report_paths, write_report
+from specdiff.interop.pipeline_folder import NO_DATA
 from specdiff.train.run import resolve_device
 
 
@@ -61,6 +62,10 @@ def run(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
     diffusion, config = load_run(arguments.run_dir, device)
     require_generative(arguments, diffusion)
+    if config.get("data") == NO_DATA:
+        raise ValueError(f"{arguments.run_dir} records no data set (imported without --data): "
+                         f"evaluate measures a run on its held-out data; import it again with "
+                         f"--data digits | cifar10:PATH | images:PATH")
     evaluation = evaluate_run(diffusion, config, n_samples=arguments.n_samples,
                               vlb_timesteps=arguments.vlb_timesteps,
                               batch_size=arguments.batch_size, seed=arguments.seed)

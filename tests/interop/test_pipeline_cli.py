@@ -302,3 +302,14 @@ def test_an_export_that_fails_while_writing_leaves_nothing(
     assert code == 2
     assert stderr == "specdiff export: error: [Errno 28] No space left on device\n"
     assert list(tmp_path.iterdir()) == []  # no temporary folder, no parent folder made for it
+
+
+@pytest.mark.spec("INTEROP-12")
+def test_evaluate_on_a_run_imported_without_data_names_the_missing_option(
+        exported: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert cli("import", exported, "--out", run)[0] == 0
+    code, stdout, stderr = cli("evaluate", run, "--n-samples", "2")
+    assert code == 2 and stderr.count("\n") == 1
+    assert "records no data set" in stderr and "--data" in stderr
+    assert not (run / "metrics.json").exists()
