@@ -4,7 +4,7 @@
 the torch model are built from one description.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from specdiff.spec._validate import require_int_at_least, require_real_in
 from specdiff.spec.unet import DOWNSAMPLE_PADDINGS
@@ -135,12 +135,6 @@ class UNetConfig:
             attention_resolutions=(4,),
             norm_groups=8,
         )
-
-    @classmethod
-    def digits_small(cls) -> "UNetConfig":
-        """The digits model at half the width (16 base channels): about a quarter of its
-        arithmetic per image, for the README's two-minute CPU demo."""
-        return replace(cls.digits(), base_channels=16, norm_groups=8)
 
     @classmethod
     def tiny(cls) -> "UNetConfig":
