@@ -65,6 +65,21 @@ def gaussian_posterior(alpha_bar: float, mean: np.ndarray, std: np.ndarray
             np.sqrt(1.0 - alpha_bar) / marginal)
 
 
+def exact_flow_endpoint(alpha_bar_start: float, alpha_bar_end: float, x: np.ndarray,
+                        mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The Gaussian oracle's probability-flow ODE from (x, ᾱ_start) to ᾱ_end, then the exact
+    x̂0 there (the last step of a sampler that lands on σ = 0): the flow keeps the quantile,
+    x(ᾱ) = √ᾱ·μ + s(ᾱ)/s(ᾱ_start)·(x − √ᾱ_start·μ), s² = ᾱσ² + 1 − ᾱ (SOLV-8), and x̂0 is
+    μ + √ᾱ·σ²/s²·(x(ᾱ) − √ᾱ·μ) (:func:`gaussian_posterior`); together
+    μ + √ᾱ_end·σ²/(s(ᾱ_end)·s(ᾱ_start))·(x − √ᾱ_start·μ)."""
+    def marginal_std(alpha_bar: float) -> np.ndarray:
+        return np.asarray(np.sqrt(alpha_bar * std**2 + 1.0 - alpha_bar))
+
+    gain = np.sqrt(alpha_bar_end) * std**2 / (marginal_std(alpha_bar_end)
+                                               * marginal_std(alpha_bar_start))
+    return np.asarray(mean + gain * (x - np.sqrt(alpha_bar_start) * mean))
+
+
 def _output(prediction_type: PredictionType, alpha_bar: float, x0: np.ndarray,
             eps: np.ndarray) -> np.ndarray:
     if prediction_type == "epsilon":
