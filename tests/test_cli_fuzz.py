@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from specdiff.cli import build_parser, main
+from specdiff.testing import peers
 from tests import _cli_runs as cli_runs
 
 # Relative to the folder each example runs in, which holds a copy of the fixture world.
@@ -62,8 +63,20 @@ BASE = {
     "upscale": [SR_RUN, "--image", "inputs/small.png", "--steps", "2", "--quiet",
                 "--out", "u.png"],
     "evaluate": [RUN, "--n-samples", "2", "--batch-size", "2", "--vlb-timesteps", "2"],
+    "conformance": ["--library", "denoising-diffusion-pytorch", "--out", "report.md"],
 }
-ONE_ERROR_LINE = re.compile(r"specdiff (train|sample|inpaint|upscale|evaluate): error: \S[^\n]*\n")
+ONE_ERROR_LINE = re.compile(
+    r"specdiff (train|sample|inpaint|upscale|evaluate|conformance): error: \S[^\n]*\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def peers_without_configurations() -> Iterator[None]:
+    """`specdiff conformance` judges no configuration here: the fuzz is about its options, and the
+    real matrix takes minutes (tests/test_cli_conformance.py runs a slice of it)."""
+    saved = dict(peers.LIBRARIES)
+    peers.LIBRARIES.update(dict.fromkeys(saved, list))  # list() is an empty list of cases
+    yield
+    peers.LIBRARIES.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@
     specdiff sample runs/digits --n 64 --out samples.png
     specdiff evaluate runs/digits
 
-Also: ``inpaint`` (RePaint) and ``upscale`` (a ``train --task sr`` run). Each subcommand's
+Also: ``inpaint`` (RePaint), ``upscale`` (a ``train --task sr`` run) and ``conformance`` (the
+peer libraries' samplers judged by our laws). Each subcommand's
 ``--help`` lists its options and every number's accepted range.
 
 Bad input — a value outside its range, an output path that cannot be written, a run or image
@@ -23,7 +24,7 @@ from typing import NoReturn
 
 from safetensors import SafetensorError
 
-from specdiff.cli import evaluate, inpaint, sample, train, upscale
+from specdiff.cli import conformance, evaluate, inpaint, sample, train, upscale
 
 
 class _UsageError(Exception):
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="specdiff", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (train, sample, inpaint, upscale, evaluate):
+    for command in (train, sample, inpaint, upscale, evaluate, conformance):
         command.add_parser(commands)
     return parser
 
