@@ -1,4 +1,5 @@
-"""Run specdiff's sampler laws against a third-party sampler (specs/conformance.md, CONF-1…4).
+"""Run specdiff's sampler laws against a third-party sampler (specs/conformance.md, CONF-1…4
+and CONF-6).
 
 A peer is driven by our exact Gaussian oracle (a :data:`VPModel`: ``model(x_t, t)`` returns ε̂,
 x̂0 or v̂ for the variance-preserving x_t at timestep t, one t per batch) and seen through one of

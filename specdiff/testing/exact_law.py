@@ -8,6 +8,7 @@ coefficients of (1, x_T, z_1, …). The spec steps are linear in their array arg
 forms to forms; nothing of the torch sampler is used.
 """
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -54,6 +55,21 @@ def dpm_solver_pp_reference(alpha_bars: np.ndarray, visited: Sequence[int], *,
     """``dpm_solver_pp_chain`` as a :data:`Chain` (it draws nothing)."""
     return lambda model, x_T, _: chains.dpm_solver_pp_chain(
         alpha_bars, visited, model, x_T, prediction_type=prediction_type)
+
+
+def model_calls(chain: Chain, size: int = 1) -> list[int]:
+    """The timesteps at which ``chain`` calls the model, in order: the chain run on x_T = 0 with
+    a model that returns 0 and zero draws (which timestep a σ sampler visits next depends on the
+    grid alone)."""
+    calls: list[int] = []
+
+    def zero_model(x: np.ndarray, t: int) -> np.ndarray:
+        calls.append(int(t))
+        return np.zeros_like(x)
+
+    zeros: Iterator[np.ndarray] = itertools.repeat(np.zeros((1, size)))
+    chain(zero_model, np.zeros((1, size)), zeros)
+    return calls
 
 
 def gaussian_posterior(alpha_bar: float, mean: np.ndarray, std: np.ndarray

@@ -168,7 +168,9 @@ def cases(steps: int = 10) -> list[PeerCase]:
              {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
              ours.sigma_sampler(schedule, karras, "dpmpp_2m_sde", eta=1.0),
              f"{ours.sigma_law('dpmpp_2m_sde')}, η = 1, Karras (TS-5)"),
-        case("DPMSolverSinglestepScheduler()", "DPMSolverSinglestepScheduler", {}, None,
+        # Its default lower_order_final=False makes diffusers warn and set it to True.
+        case("DPMSolverSinglestepScheduler(lower_order_final=True)",
+             "DPMSolverSinglestepScheduler", {"lower_order_final": True}, None,
              "— (no single-step law yet)", order=2),
         case("EulerDiscreteScheduler(trailing)", "EulerDiscreteScheduler", tr,
              ours.ddim(schedule, trailing, 0.0), "DDIM η = 0 (REV-5) = Euler in σ, trailing",

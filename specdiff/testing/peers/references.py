@@ -1,7 +1,6 @@
 """Our samplers as :class:`~specdiff.testing.conformance.Reference` s for the peer cases: the
 timesteps each visits (TS-1, SIGMA-4) and its spec chain, named with the law that defines it."""
 
-import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,10 +14,10 @@ from specdiff.spec.sigma import sigma_grid_timesteps
 from specdiff.spec.timesteps import Spacing
 from specdiff.testing.conformance import Reference
 from specdiff.testing.exact_law import (
-    Chain,
     ddim_reference,
     ddpm_reference,
     dpm_solver_pp_reference,
+    model_calls,
     pndm_reference,
 )
 
@@ -90,21 +89,6 @@ _SIGMA_LAWS = {"euler": "Euler (KSAMP-1)", "heun": "Heun (KSAMP-2)", "lms": "LMS
 def sigma_law(sampler: str) -> str:
     """The name and law of one of our σ samplers, for a case's "compared with"."""
     return _SIGMA_LAWS[sampler]
-
-
-def model_calls(chain: Chain, size: int = 1) -> list[int]:
-    """The timesteps at which ``chain`` calls the model, in order: the chain run on x_T = 0 with
-    a model that returns 0 and zero draws (which timestep a σ sampler visits next depends on the
-    grid alone)."""
-    calls: list[int] = []
-
-    def zero_model(x: np.ndarray, t: int) -> np.ndarray:
-        calls.append(int(t))
-        return np.zeros_like(x)
-
-    zeros: Iterable[np.ndarray] = itertools.repeat(np.zeros((1, size)))
-    chain(zero_model, np.zeros((1, size)), zeros)
-    return calls
 
 
 def sigma_sampler(schedule: NoiseSchedule, visited: list[int], sampler: str,
