@@ -33,7 +33,6 @@ SLICE = {
     "k-diffusion": [
         "sample_euler_ancestral, σ at our timesteps",
         "sample_dpmpp_2m, σ at our timesteps",
-        "sample_heun, σ at our Karras timesteps (TS-5)",
     ],
     "denoising-diffusion-pytorch": [
         "GaussianDiffusion(beta_schedule=\"linear\", objective=\"pred_v\", sampling_timesteps=10, "
