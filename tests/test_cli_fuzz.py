@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from specdiff.cli import build_parser, main
+from specdiff.testing import peers
 from tests import _cli_runs as cli_runs
 
 # Relative to the folder each example runs in, which holds a copy of the fixture world.
@@ -67,9 +68,21 @@ BASE = {
     "evaluate": [RUN, "--n-samples", "2", "--batch-size", "2", "--vlb-timesteps", "2"],
     "export": [CONDITIONAL_RUN, "--format", "diffusers", "--out", "exported"],
     "import": [PIPELINE, "--out", "imported"],
+    "conformance": ["--library", "denoising-diffusion-pytorch", "--out", "report.md"],
 }
 ONE_ERROR_LINE = re.compile(
-    r"specdiff (train|sample|inpaint|upscale|evaluate|export|import): error: \S[^\n]*\n")
+    r"specdiff (train|sample|inpaint|upscale|evaluate|export|import|conformance): error: "
+    r"\S[^\n]*\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def peers_without_configurations() -> Iterator[None]:
+    """`specdiff conformance` judges no configuration here: the fuzz is about its options, and the
+    real matrix takes minutes (tests/test_cli_conformance.py runs a slice of it)."""
+    saved = dict(peers.LIBRARIES)
+    peers.LIBRARIES.update(dict.fromkeys(saved, list))  # list() is an empty list of cases
+    yield
+    peers.LIBRARIES.update(saved)
 
 
 @pytest.fixture(scope="module")

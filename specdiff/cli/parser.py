@@ -5,7 +5,8 @@
     specdiff evaluate runs/digits
 
 Also: ``inpaint`` (RePaint), ``upscale`` (a ``train --task sr`` run), ``export`` (a run as a
-diffusers pipeline folder) and ``import`` (a diffusers pipeline folder as a run). Each subcommand's
+diffusers pipeline folder), ``import`` (a diffusers pipeline folder as a run) and ``conformance``
+(the peer libraries' samplers judged by our laws). Each subcommand's
 ``--help`` lists its options and every number's accepted range.
 
 Bad input — a value outside its range, an output path that cannot be written, a run or image
@@ -26,7 +27,16 @@ from typing import NoReturn
 import torch
 from safetensors import SafetensorError
 
-from specdiff.cli import evaluate, export, import_run, inpaint, sample, train, upscale
+from specdiff.cli import (
+    conformance,
+    evaluate,
+    export,
+    import_run,
+    inpaint,
+    sample,
+    train,
+    upscale,
+)
 from specdiff.cli.options import DEFAULT_THREADS, THREADS
 
 
@@ -45,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="specdiff", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (train, sample, inpaint, upscale, evaluate, export, import_run):
+    for command in (train, sample, inpaint, upscale, evaluate, export, import_run, conformance):
         command.add_parser(commands)
     for command_parser in commands.choices.values():
         command_parser.add_argument(

@@ -24,12 +24,14 @@ from specdiff.testing.conditional_oracles import (
 )
 from specdiff.testing.conformance import (
     ConformanceReport,
+    Convergence,
     LawCheck,
     Reference,
     SamplerAdapter,
     SchedulerAdapter,
     check_conformance,
     conformance_tests,
+    convergence_schedule,
 )
 from specdiff.testing.converted_models import ConvertedPrediction
 from specdiff.testing.exact_law import (
@@ -73,6 +75,7 @@ __all__ = [
     "POLICY",
     "AffineStep",
     "ConformanceReport",
+    "Convergence",
     "ConvertedPrediction",
     "CorrelatedGaussianOracle",
     "GaussianMixtureOracle",
@@ -105,6 +108,7 @@ __all__ = [
     "betas_values",
     "check_conformance",
     "conformance_tests",
+    "convergence_schedule",
     "ddim_reference",
     "ddpm_reference",
     "diffusers_adapter",

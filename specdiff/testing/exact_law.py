@@ -8,6 +8,7 @@ coefficients of (1, x_T, z_1, …). The spec steps are linear in their array arg
 forms to forms; nothing of the torch sampler is used.
 """
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -56,6 +57,21 @@ def dpm_solver_pp_reference(alpha_bars: np.ndarray, visited: Sequence[int], *,
         alpha_bars, visited, model, x_T, prediction_type=prediction_type)
 
 
+def model_calls(chain: Chain, size: int = 1) -> list[int]:
+    """The timesteps at which ``chain`` calls the model, in order: the chain run on x_T = 0 with
+    a model that returns 0 and zero draws (which timestep a σ sampler visits next depends on the
+    grid alone)."""
+    calls: list[int] = []
+
+    def zero_model(x: np.ndarray, t: int) -> np.ndarray:
+        calls.append(int(t))
+        return np.zeros_like(x)
+
+    zeros: Iterator[np.ndarray] = itertools.repeat(np.zeros((1, size)))
+    chain(zero_model, np.zeros((1, size)), zeros)
+    return calls
+
+
 def gaussian_posterior(alpha_bar: float, mean: np.ndarray, std: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(g, x0_slope, eps_slope) with E[x0 | x_t] = μ + x0_slope·g, E[ε | x_t] = eps_slope·g,
@@ -63,6 +79,21 @@ def gaussian_posterior(alpha_bar: float, mean: np.ndarray, std: np.ndarray
     marginal = alpha_bar * std**2 + 1.0 - alpha_bar
     return (np.sqrt(alpha_bar) * mean, np.sqrt(alpha_bar) * std**2 / marginal,
             np.sqrt(1.0 - alpha_bar) / marginal)
+
+
+def exact_flow_endpoint(alpha_bar_start: float, alpha_bar_end: float, x: np.ndarray,
+                        mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The Gaussian oracle's probability-flow ODE from (x, ᾱ_start) to ᾱ_end, then the exact
+    x̂0 there (the last step of a sampler that lands on σ = 0): the flow keeps the quantile,
+    x(ᾱ) = √ᾱ·μ + s(ᾱ)/s(ᾱ_start)·(x − √ᾱ_start·μ), s² = ᾱσ² + 1 − ᾱ (SOLV-8), and x̂0 is
+    μ + √ᾱ·σ²/s²·(x(ᾱ) − √ᾱ·μ) (:func:`gaussian_posterior`); together
+    μ + √ᾱ_end·σ²/(s(ᾱ_end)·s(ᾱ_start))·(x − √ᾱ_start·μ)."""
+    def marginal_std(alpha_bar: float) -> np.ndarray:
+        return np.asarray(np.sqrt(alpha_bar * std**2 + 1.0 - alpha_bar))
+
+    gain = np.sqrt(alpha_bar_end) * std**2 / (marginal_std(alpha_bar_end)
+                                               * marginal_std(alpha_bar_start))
+    return np.asarray(mean + gain * (x - np.sqrt(alpha_bar_start) * mean))
 
 
 def _output(prediction_type: PredictionType, alpha_bar: float, x0: np.ndarray,

@@ -309,7 +309,7 @@ def test_evaluate_on_a_run_imported_without_data_names_the_missing_option(
         exported: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert cli("import", exported, "--out", run)[0] == 0
-    code, stdout, stderr = cli("evaluate", run, "--n-samples", "2")
+    code, _, stderr = cli("evaluate", run, "--n-samples", "2")
     assert code == 2 and stderr.count("\n") == 1
     assert "records no data set" in stderr and "--data" in stderr
     assert not (run / "metrics.json").exists()

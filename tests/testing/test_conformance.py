@@ -1,13 +1,16 @@
-"""The conformance kit itself (specs/conformance.md, CONF-1 … CONF-4): it passes a sampler that
-follows our laws and catches each kind of defect, whichever adapter shape the peer needs. The
-peers' own matrix is tests/testing/test_peers.py."""
+"""The conformance kit itself (specs/conformance.md, CONF-1 … CONF-4, CONF-6): it passes a
+sampler that follows our laws and catches each kind of defect, whichever adapter shape the peer
+needs. The peers' own matrix is tests/testing/test_peers.py."""
 
+import itertools
 import math
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,8 +19,10 @@ import torch
 from specdiff import spec
 from specdiff.diffusion import NoiseSchedule
 from specdiff.diffusion.reverse import ddim_step
+from specdiff.testing import assert_close_to_spec
 from specdiff.testing.conformance import (
     ConformanceReport,
+    Convergence,
     LawCheck,
     Reference,
     VPModel,
@@ -25,8 +30,8 @@ from specdiff.testing.conformance import (
     check_conformance,
     conformance_tests,
 )
-from specdiff.testing.exact_law import ddim_reference
-from specdiff.testing.peers.matrix import PeerCase, render_matrix
+from specdiff.testing.exact_law import ddim_reference, exact_flow_endpoint
+from specdiff.testing.peers.matrix import PeerCase, render_matrix, summarize_matrix
 
 T, STEPS = 1000, 10
 SCHEDULE = NoiseSchedule.linear(T)
@@ -207,8 +212,130 @@ def test_render_matrix_writes_one_row_per_case_and_one_column_per_law() -> None:
     assert render_matrix([(case, report)]).splitlines() == [
         "| library | configuration | compared with | CONF-1 timesteps visited | "
         "CONF-2 reproducible | CONF-3 follows our path from the same x_T | "
-        "CONF-4 exact Gaussian law |",
-        "|---|---|---|---|---|---|---|",
+        "CONF-4 exact Gaussian law | CONF-6 converges at its order |",
+        "|---|---|---|---|---|---|---|---|",
         "| lib | Sampler(a\\|b) | DDIM | — | holds | fails (max deviation 1.0e-02) — CONF-5: "
-        "a known convention | — |",
+        "a known convention | — | — |",
     ]
+
+
+def test_summarize_matrix_counts_cells_and_unexplained_failures() -> None:
+    explained = PeerCase("lib", "A", lambda g: StepwiseDDIM(0.0, g), SCHEDULE, None, "DDIM",
+                         explained={"CONF-3": "a known convention"})
+    unexplained = PeerCase("other", "B", lambda g: StepwiseDDIM(0.0, g), SCHEDULE, None, "DDIM")
+    report = ConformanceReport((LawCheck("CONF-2", True, ""), LawCheck("CONF-3", False, "")))
+    assert summarize_matrix([(explained, report)]) == (
+        "1 configurations (lib 1): of 5 cells, 1 hold, 3 do not apply and 1 fail, each explained "
+        "in CONF-5.\n")
+    assert summarize_matrix([(explained, report), (unexplained, report)]).endswith(
+        "2 fail, 1 of them not explained in CONF-5.\n")
+
+
+@dataclass
+class UserDDIM:
+    """A user's DDIM on any schedule and step count (leading spacing), computing in ``dtype``,
+    for CONF-3's bound and CONF-6: ``landing_scale`` multiplies every ᾱ it lands on (a sampler
+    stepping on slightly other noise levels than it evaluates, as continuous Karras σ do), and
+    ``offset`` is added to its x_0 (an error that does not shrink with the step count)."""
+
+    schedule: NoiseSchedule
+    steps: int
+    generator: torch.Generator
+    dtype: torch.dtype = torch.float64
+    landing_scale: float = 1.0
+    offset: float = 0.0
+
+    @property
+    def timesteps(self) -> list[int]:
+        return [int(t) for t in spec.ddim_timesteps(self.schedule.num_timesteps, self.steps,
+                                                    "leading")]
+
+    def step(self, model_output: torch.Tensor, t: int, x: torch.Tensor) -> torch.Tensor:
+        bars, visited = self.schedule.alpha_bars.numpy(), self.timesteps
+        index = visited.index(t)
+        landing = (float(bars[visited[index + 1]]) * self.landing_scale
+                   if index + 2 < len(visited) else  # the landing on t = 0 stays below 1
+                   float(bars[visited[-1]]) if index + 1 < len(visited) else 1.0)
+        x_prev = ddim_step(landing, float(bars[t]), x.to(self.dtype),
+                           model_output.to(self.dtype), 0.0, None, clip=False)
+        return x_prev.to(torch.float64) + (self.offset if index + 1 == len(visited) else 0.0)
+
+
+def user_ddim(**options: Any) -> Callable[[torch.Generator], UserDDIM]:
+    return lambda generator: UserDDIM(SCHEDULE, STEPS, generator, **options)
+
+
+def ddim_convergence(order: int, **options: Any) -> Convergence:
+    return Convergence(order, lambda n, schedule: lambda generator: UserDDIM(
+        schedule, n, generator, **options))
+
+
+@pytest.mark.spec("CONF-3")
+def test_conf3_passes_a_float32_sampler_and_catches_a_convention_of_that_size() -> None:
+    rounded = check_conformance(user_ddim(dtype=torch.float32), SCHEDULE, our_ddim(0.0), **DATA)
+    assert rounded.holds("CONF-3"), str(rounded)
+    # Landing on ᾱ·(1 + 3·10⁻⁴): a path 1.2·10⁻³ away, which the former float32 network bound
+    # (10⁻³·(1 + 1)·max(1, max|x|)) let pass as rounding.
+    shifted = check_conformance(user_ddim(landing_scale=1.0003), SCHEDULE, our_ddim(0.0), **DATA)
+    assert not shifted.holds("CONF-3"), str(shifted)
+    deviation = float(shifted.cell("CONF-3").split()[-1].rstrip(")"))
+    assert 1e-4 < deviation < 2e-3, shifted.cell("CONF-3")
+
+
+@pytest.mark.spec("CONF-3")
+def test_conf3_bound_is_elementwise_rounding_of_the_peers_dtype() -> None:
+    # The same float32 sampler judged as if it computed in float64: its rounding is a deviation.
+    as_float64 = check_conformance(user_ddim(dtype=torch.float32), SCHEDULE, our_ddim(0.0),
+                                   dtype="float64", **DATA)
+    assert not as_float64.holds("CONF-3"), str(as_float64)
+    exact = check_conformance(user_ddim(), SCHEDULE, our_ddim(0.0), dtype="float64", **DATA)
+    assert exact.holds("CONF-3"), str(exact)
+
+
+@pytest.mark.spec("CONF-6")
+def test_conf6_holds_for_ddim_at_its_first_order_and_not_at_a_claimed_second() -> None:
+    first = check_conformance(user_ddim(), SCHEDULE, None, convergence=ddim_convergence(1),
+                              **DATA)
+    assert [c.law for c in first.checks] == ["CONF-2", "CONF-6"]
+    assert first.holds("CONF-6"), str(first)
+    slope = float(first.cell("CONF-6") and first.checks[1].deviation.split()[-1])
+    assert 0.9 <= slope <= 1.1, first.checks[1].detail  # DDIM is first order
+    claimed = check_conformance(user_ddim(), SCHEDULE, None, convergence=ddim_convergence(2),
+                                **DATA)
+    assert claimed.cell("CONF-6") == f"fails (slope {slope:.2f})", str(claimed)
+
+
+@pytest.mark.spec("CONF-6")
+def test_conf6_catches_an_error_that_does_not_shrink_with_the_steps() -> None:
+    # As PNDM's landing on ᾱ_0 or DEIS's on σ_0 (CONF-5): the sampler stops converging.
+    biased = check_conformance(user_ddim(), SCHEDULE, None, **DATA,
+                               convergence=ddim_convergence(1, offset=0.1))
+    assert not biased.holds("CONF-6"), str(biased)
+
+
+def test_exact_flow_endpoint_is_the_probability_flow_ode_then_the_denoiser() -> None:
+    # Independent of the closed form: RK4 on dx/dσ = (x − D(x; σ))/σ in the σ view, with
+    # D(x; σ) = μ + s²/(s² + σ²)·(x − μ) the Gaussian's posterior mean, then D at the end.
+    mean, std = np.array([0.3, -0.2]), np.array([0.5, 0.2])
+    alpha_start, alpha_end = float(BARS[700]), float(BARS[20])
+    x_vp = np.array([[1.3, -0.4], [-2.0, 0.7]])
+
+    def denoised(x: np.ndarray, sigma: float) -> np.ndarray:
+        return np.asarray(mean + std**2 / (std**2 + sigma**2) * (x - mean))
+
+    def slope(x: np.ndarray, sigma: float) -> np.ndarray:
+        return (x - denoised(x, sigma)) / sigma
+
+    sigmas = np.linspace(math.sqrt((1 - alpha_start) / alpha_start),
+                         math.sqrt((1 - alpha_end) / alpha_end), 4001)
+    x = x_vp / math.sqrt(alpha_start)
+    for sigma, after in itertools.pairwise(sigmas):
+        h = after - sigma
+        k1 = slope(x, sigma)
+        k2 = slope(x + h / 2 * k1, sigma + h / 2)
+        k3 = slope(x + h / 2 * k2, sigma + h / 2)
+        k4 = slope(x + h * k3, after)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    expected = denoised(x, float(sigmas[-1]))
+    assert_close_to_spec(exact_flow_endpoint(alpha_start, alpha_end, x_vp, mean, std), expected,
+                         "elementwise", dtype="float32")  # RK4's own error is ~1e-9 here

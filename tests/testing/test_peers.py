@@ -1,4 +1,4 @@
-"""The peer libraries under our laws (specs/conformance.md, CONF-1 … CONF-5): every cell of the
+"""The peer libraries under our laws (specs/conformance.md, CONF-1 … CONF-6): every cell of the
 matrix holds, or fails exactly where CONF-5 explains why.
 
 CI runs a representative slice (a few configurations per library, seconds); the whole matrix runs
@@ -18,15 +18,17 @@ from specdiff.testing.peers._imports import import_peer_modules
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "conformance.md"
 
-# The slice CI runs: per library, the configurations that pair with each sampler of ours, and
-# one of each documented divergence.
+# The slice CI runs: per library, configurations that pair with samplers of ours of each order
+# (CONF-6) and kind (deterministic, stochastic), and divergences of each law.
 SLICE = {
     "diffusers": [
         "EulerDiscreteScheduler(trailing)",
         "DDPMScheduler(clip_sample=False), 1000 steps",
         "PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=True, v_prediction), v-model",
         "DPMSolverMultistepScheduler(leading)",
+        "DPMSolverMultistepScheduler(use_karras_sigmas=True)",
         "DDPMScheduler(beta_schedule=\"sigmoid\", clip_sample=False)",
+        "UniPCMultistepScheduler(trailing)",
     ],
     "k-diffusion": [
         "sample_euler_ancestral, σ at our timesteps",
@@ -59,7 +61,7 @@ def assert_holds_except_where_explained(case: PeerCase) -> None:
     assert set(case.explained) <= {check.law for check in report.checks}
 
 
-@pytest.mark.spec("CONF-1", "CONF-2", "CONF-3", "CONF-4", "CONF-5")
+@pytest.mark.spec("CONF-1", "CONF-2", "CONF-3", "CONF-4", "CONF-5", "CONF-6")
 @pytest.mark.parametrize("library, name", [(lib, name) for lib in SLICE for name in SLICE[lib]],
                          ids=[name for lib in SLICE for name in SLICE[lib]])
 def test_the_slice_holds_where_our_laws_say(library: str, name: str) -> None:
@@ -68,7 +70,7 @@ def test_the_slice_holds_where_our_laws_say(library: str, name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.spec("CONF-1", "CONF-2", "CONF-3", "CONF-4", "CONF-5")
+@pytest.mark.spec("CONF-1", "CONF-2", "CONF-3", "CONF-4", "CONF-5", "CONF-6")
 @pytest.mark.parametrize("library", list(LIBRARIES))
 def test_the_whole_matrix_holds_where_our_laws_say(library: str) -> None:
     if settings.get_current_profile_name() != "thorough":

@@ -5,13 +5,19 @@ One module per library — :mod:`~specdiff.testing.peers.diffusers`,
 :mod:`~specdiff.testing.peers.denoising_diffusion_pytorch` — each importing its peer only when
 its cases are built (never at ``import specdiff.testing``); a missing peer is an ImportError that
 says what to ``pip install``. ``render_matrix(conformance_matrix(peer_cases("all")))`` is the
-README's table.
+README's table; ``specdiff conformance`` prints it.
 """
 
 from collections.abc import Callable
 
 from specdiff.testing.peers import denoising_diffusion_pytorch, diffusers, k_diffusion
-from specdiff.testing.peers.matrix import PeerCase, conformance_matrix, render_matrix
+from specdiff.testing.peers.matrix import (
+    PeerCase,
+    conformance_matrix,
+    render_matrix,
+    render_report,
+    summarize_matrix,
+)
 
 # Each library's configurations; building them imports the library.
 LIBRARIES: dict[str, Callable[[], list[PeerCase]]] = {
@@ -30,4 +36,5 @@ def peer_cases(library: str) -> list[PeerCase]:
     return LIBRARIES[library]()
 
 
-__all__ = ["LIBRARIES", "PeerCase", "conformance_matrix", "peer_cases", "render_matrix"]
+__all__ = ["LIBRARIES", "PeerCase", "conformance_matrix", "peer_cases", "render_matrix",
+           "render_report", "summarize_matrix"]

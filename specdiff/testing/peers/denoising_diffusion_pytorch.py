@@ -23,6 +23,7 @@ import functools
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import nn
@@ -33,14 +34,14 @@ from specdiff.spec.parameterization import PredictionType
 from specdiff.testing.conformance import MakeAdapter, Reference, SamplerAdapter, VPModel
 from specdiff.testing.peers import references as ours
 from specdiff.testing.peers._imports import import_peer_modules
+from specdiff.testing.peers.divergences import TRUNCATED
 from specdiff.testing.peers.matrix import PeerCase
 
 INSTALL = ('pip install --no-deps denoising-diffusion-pytorch==2.3.4 && '
            'pip install "specdiff[conformance]"')
 LIBRARY = "denoising-diffusion-pytorch"
 DATA_MEAN, DATA_STD = (0.3, -0.2), (0.1, 0.05)  # x̂0 never reaches the clip at ±1
-# The item of specs/conformance.md (CONF-5) that explains a failing cell.
-TRUNCATED = "DDIM timesteps truncated, not rounded"
+CONVERGENCE_STD = (0.35, 0.25)  # CONF-6's data, N(0, σ²): the clip never binds either
 OBJECTIVES: dict[PredictionType, str] = {
     "epsilon": "pred_noise", "sample": "pred_x0", "v_prediction": "pred_v"}
 
@@ -72,10 +73,20 @@ class _OracleUnet(nn.Module):
 class _GaussianDiffusionSampler:
     options: dict[str, Any]  # GaussianDiffusion's keyword arguments
     generator: torch.Generator
+    betas: torch.Tensor | None  # a β table in place of its named schedule
 
     def sample(self, model: VPModel, x_T: torch.Tensor) -> torch.Tensor:
-        diffusion = load().GaussianDiffusion(_OracleUnet(model, x_T.shape[1]), image_size=1,
-                                             auto_normalize=False, **self.options)
+        module = load()
+        unet = _OracleUnet(model, x_T.shape[1])
+        if self.betas is None:
+            diffusion = module.GaussianDiffusion(unet, image_size=1, auto_normalize=False,
+                                                 **self.options)
+        else:  # GaussianDiffusion takes schedules by name only: lend it ours under one
+            betas = self.betas
+            with mock.patch.object(module, "linear_beta_schedule", lambda timesteps: betas):
+                diffusion = module.GaussianDiffusion(
+                    unet, image_size=1, auto_normalize=False, **self.options,
+                    timesteps=len(betas), beta_schedule="linear")
         seed = int(torch.randint(2**62, (), generator=self.generator))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -83,13 +94,15 @@ class _GaussianDiffusionSampler:
         return images.reshape(x_T.shape[0], -1)
 
 
-def gaussian_diffusion_adapter(**options: Any) -> MakeAdapter:
+def gaussian_diffusion_adapter(betas: torch.Tensor | None = None, **options: Any
+                               ) -> MakeAdapter:
     """``make_adapter`` for ``GaussianDiffusion(model, image_size=1, auto_normalize=False,
     **options).sample``; ``options``: timesteps, sampling_timesteps, objective, beta_schedule,
-    ddim_sampling_eta."""
+    ddim_sampling_eta. ``betas`` (float64) replaces the named schedule and T, for CONF-6: the
+    class builds its tables from it as from its own schedules."""
 
     def make(generator: torch.Generator) -> SamplerAdapter:
-        return _GaussianDiffusionSampler(options, generator)
+        return _GaussianDiffusionSampler(options, generator, betas)
 
     return make
 
@@ -103,10 +116,22 @@ def cases(steps: int = 10) -> list[PeerCase]:
     def case(name: str, beta_schedule: str, reference: Reference, compared_with: str,
              prediction_type: PredictionType = "epsilon", num_samples: int = 4000,
              explained: dict[str, str] | None = None, **options: Any) -> PeerCase:
+        """``options``: GaussianDiffusion's sampling_timesteps and ddim_sampling_eta; DDIM with
+        η = 0 (order 1) also runs, for CONF-6, on the convergence schedule."""
+        objective = OBJECTIVES[prediction_type]
         make = gaussian_diffusion_adapter(timesteps=1000, beta_schedule=beta_schedule,
-                                          objective=OBJECTIVES[prediction_type], **options)
+                                          objective=objective, **options)
+
+        def at_steps(n: int, problem: NoiseSchedule) -> MakeAdapter:
+            return gaussian_diffusion_adapter(problem.betas.to(torch.float64),
+                                              objective=objective, sampling_timesteps=n,
+                                              ddim_sampling_eta=0.0)
+
+        order = 1 if reference.deterministic else None
         return PeerCase(LIBRARY, name, make, schedules[beta_schedule], reference, compared_with,
-                        prediction_type, DATA_MEAN, DATA_STD, num_samples, explained or {})
+                        prediction_type, DATA_MEAN, DATA_STD, num_samples, explained or {},
+                        order=order, at_steps=at_steps if order else None,
+                        convergence_std=CONVERGENCE_STD)
 
     def ddim(schedule: str, eta: float, prediction_type: PredictionType = "epsilon",
              num_steps: int = steps) -> Reference:
@@ -127,7 +152,7 @@ def cases(steps: int = 10) -> list[PeerCase]:
              "DDIM η = 1 (REV-5/6), trailing", sampling_timesteps=steps, ddim_sampling_eta=1.0),
         case(sampled("linear", "pred_noise", 30), "linear", ddim("linear", 0.0, num_steps=30),
              "DDIM η = 0 (REV-5), trailing", sampling_timesteps=30,
-             explained={"CONF-1": TRUNCATED}),
+             explained={"CONF-1": TRUNCATED, "CONF-3": TRUNCATED}),
         case(sampled("linear", "pred_x0"), "linear", ddim("linear", 0.0, "sample"),
              "DDIM η = 0 (REV-5), trailing, x0-model", "sample", sampling_timesteps=steps),
         case(sampled("linear", "pred_v"), "linear", ddim("linear", 0.0, "v_prediction"),

@@ -8,9 +8,13 @@ imported only by :func:`cases` (``pip install diffusers``, the ``interop`` extra
 
 Each case names the sampler of ours it is compared with. Euler with the schedule's own σ at our
 timesteps is DDIM η = 0 (the Euler step of the probability-flow ODE in x/√ᾱ is the DDIM step),
-and Euler ancestral is DDIM with the same η; samplers with no law of ours yet (Heun, LMS, KDPM2,
-UniPC, DEIS, single-step and SDE DPM-Solver, Karras σ with continuous steps) are checked for
-CONF-2 and, where our spacing law gives their timesteps, CONF-1.
+and Euler ancestral is DDIM with the same η; Heun, LMS, UniPC and the SDE variant of
+DPM-Solver++ are our σ samplers (specs/sigma.md); samplers with no law of ours yet (KDPM2, DEIS,
+single-step DPM-Solver) are checked for CONF-2, CONF-6 and, where our spacing law gives their
+timesteps, CONF-1. Every deterministic case states its sampler's order for CONF-6 (the authors'
+order: DPM-Solver++(2M), DPM-Solver-2 single-step, DEIS-2, Heun and KDPM2 2, UniPC-bh2 with its
+corrector 3, LMS 4, PNDM's PLMS 4, DDIM/Euler 1) and runs on the convergence schedule through
+``trained_betas``.
 """
 
 import importlib
@@ -23,17 +27,21 @@ from typing import Any
 import torch
 
 from specdiff.diffusion.noise_schedule import NoiseSchedule
-from specdiff.spec.timesteps import karras_timesteps
 from specdiff.testing.conformance import MakeAdapter, Reference, SamplerAdapter, VPModel
 from specdiff.testing.peers import references as ours
+from specdiff.testing.peers.divergences import (
+    DEIS_LAST_STEP,
+    DPM_LEADING,
+    KARRAS,
+    LMS_LAST_STEP,
+    PNDM_LAST_STEP,
+    PNDM_ORDER,
+    PNDM_V,
+    SD_BETAS,
+    SIGMOID,
+    STRIDE,
+)
 from specdiff.testing.peers.matrix import PeerCase
-
-# The items of specs/conformance.md (CONF-5) that explain this library's failing cells.
-STRIDE = "DDIM/PNDM step back by ⌊T/n⌋"
-SIGMOID = "diffusers' \"sigmoid\" is another curve than SCHED-5"
-PNDM_LAST_STEP = "PNDM's last step lands on ᾱ_0"
-PNDM_V = "PNDM combines raw v outputs"
-DPM_LEADING = "DPM-Solver \"leading\" uses ⌊T/(n+1)⌋"
 
 INSTALL = 'pip install diffusers (or: pip install "specdiff[interop]")'
 LIBRARY = "diffusers"
@@ -79,86 +87,119 @@ def diffusers_adapter(make_scheduler: Callable[[], Any], num_steps: int,
 
 
 def cases(steps: int = 10) -> list[PeerCase]:
-    """The diffusers configurations of the matrix (T = 1000, diffusers' default linear β)."""
+    """The diffusers configurations of the matrix (T = 1000, diffusers' default linear β). Each
+    deterministic one also runs, for CONF-6, with ``trained_betas`` of the convergence schedule."""
     d = load()
     schedule = NoiseSchedule.linear(1000)
     leading = ours.visited(schedule, steps, "leading")
     trailing = ours.visited(schedule, steps, "trailing")
-    trailing_30 = ours.visited(schedule, 30, "trailing")
+    karras = ours.karras_visited(schedule, steps)
 
-    def case(name: str, make: Callable[[], Any], reference: Reference | None,
+    def case(name: str, scheduler: str, settings: dict[str, Any], reference: Reference | None,
              compared_with: str, num_steps: int = steps, schedule: NoiseSchedule = schedule,
-             step_kwargs: dict[str, Any] | None = None, **case_options: Any) -> PeerCase:
-        """``case_options``: PeerCase's prediction_type, num_samples, explained."""
-        return PeerCase(LIBRARY, name, diffusers_adapter(make, num_steps, **(step_kwargs or {})),
-                        schedule, reference, compared_with, **case_options)
+             step_kwargs: dict[str, Any] | None = None, order: int | None = None,
+             **case_options: Any) -> PeerCase:
+        """``d.<scheduler>(**settings)``; ``case_options``: PeerCase's prediction_type,
+        num_samples, explained."""
+        kind = getattr(d, scheduler)
+        extra = step_kwargs or {}
+
+        def at_steps(n: int, problem: NoiseSchedule) -> MakeAdapter:
+            betas = problem.betas.tolist()
+            return diffusers_adapter(lambda: kind(
+                **settings, num_train_timesteps=len(betas), trained_betas=betas), n, **extra)
+
+        return PeerCase(LIBRARY, name, diffusers_adapter(lambda: kind(**settings), num_steps,
+                                                         **extra),
+                        schedule, reference, compared_with, order=order,
+                        at_steps=at_steps if order is not None else None, **case_options)
 
     tr = {"timestep_spacing": "trailing"}
-    karras = [int(t) for t in karras_timesteps(schedule.alpha_bars.numpy(), steps)]
+    no_clip = {"clip_sample": False}
+    pndm = {"skip_prk_steps": True, "set_alpha_to_one": True}
+    ddpm_betas = {"beta_start": 0.0001, "beta_end": 0.02}  # Heun's and KDPM2's defaults differ
+    sigmoid = NoiseSchedule.sigmoid(1000)
     return [
-        case("DDIMScheduler(clip_sample=False), η = 0", lambda: d.DDIMScheduler(
-            clip_sample=False), ours.ddim(schedule, leading, 0.0), "DDIM η = 0 (REV-5), leading"),
-        case("DDIMScheduler(clip_sample=False), η = 1", lambda: d.DDIMScheduler(
-            clip_sample=False), ours.ddim(schedule, leading, 1.0), "DDIM η = 1 (REV-5/6), leading",
+        case("DDIMScheduler(clip_sample=False), η = 0", "DDIMScheduler", no_clip,
+             ours.ddim(schedule, leading, 0.0), "DDIM η = 0 (REV-5), leading", order=1),
+        case("DDIMScheduler(clip_sample=False), η = 1", "DDIMScheduler", no_clip,
+             ours.ddim(schedule, leading, 1.0), "DDIM η = 1 (REV-5/6), leading",
              step_kwargs={"eta": 1.0}),
-        case("DDIMScheduler(trailing, clip_sample=False), 30 steps, η = 0",
-             lambda: d.DDIMScheduler(clip_sample=False, **tr), ours.ddim(
-                 schedule, trailing_30, 0.0), "DDIM η = 0 (REV-5), trailing", num_steps=30,
+        case("DDIMScheduler(trailing, clip_sample=False), 30 steps, η = 0", "DDIMScheduler",
+             {**no_clip, **tr}, ours.ddim(schedule, ours.visited(schedule, 30, "trailing"), 0.0),
+             "DDIM η = 0 (REV-5), trailing", num_steps=30, order=1,
              explained={"CONF-3": STRIDE}),
-        case("DDPMScheduler(clip_sample=False)", lambda: d.DDPMScheduler(clip_sample=False),
+        case("DDPMScheduler(clip_sample=False)", "DDPMScheduler", no_clip,
              ours.ddim(schedule, leading, 1.0), "DDIM η = 1 (REV-6: the DDPM posterior), leading"),
-        case("DDPMScheduler(beta_schedule=\"sigmoid\", clip_sample=False)",
-             lambda: d.DDPMScheduler(beta_schedule="sigmoid", clip_sample=False),
-             ours.ddim(NoiseSchedule.sigmoid(1000), leading, 1.0),
-             "DDIM η = 1 (REV-6), leading, our sigmoid schedule (SCHED-5)",
-             schedule=NoiseSchedule.sigmoid(1000), explained={"CONF-4": SIGMOID}),
-        case("DDPMScheduler(clip_sample=False), 1000 steps", lambda: d.DDPMScheduler(
-            clip_sample=False), ours.ddpm(schedule), "DDPM ancestral (REV-9)", num_steps=1000,
-             num_samples=2000),
-        case("PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=True)", lambda: d.PNDMScheduler(
-            skip_prk_steps=True, set_alpha_to_one=True), ours.pndm(schedule, leading),
-             "PNDM (SOLV-3), leading"),
-        case("PNDMScheduler(skip_prk_steps=True)", lambda: d.PNDMScheduler(skip_prk_steps=True),
-             ours.pndm(schedule, leading), "PNDM (SOLV-3), leading",
-             explained={"CONF-3": PNDM_LAST_STEP}),
+        case("DDPMScheduler(beta_schedule=\"sigmoid\", clip_sample=False)", "DDPMScheduler",
+             {"beta_schedule": "sigmoid", **no_clip}, ours.ddim(sigmoid, leading, 1.0),
+             "DDIM η = 1 (REV-6), leading, our sigmoid schedule (SCHED-5)", schedule=sigmoid,
+             explained={"CONF-4": SIGMOID}),
+        case("DDPMScheduler(clip_sample=False), 1000 steps", "DDPMScheduler", no_clip,
+             ours.ddpm(schedule), "DDPM ancestral (REV-9)", num_steps=1000, num_samples=2000),
+        case("PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=True)", "PNDMScheduler", pndm,
+             ours.pndm(schedule, leading), "PNDM (SOLV-3), leading", order=4,
+             explained={"CONF-6": PNDM_ORDER}),
+        case("PNDMScheduler(skip_prk_steps=True)", "PNDMScheduler", {"skip_prk_steps": True},
+             ours.pndm(schedule, leading), "PNDM (SOLV-3), leading", order=4,
+             explained={"CONF-3": PNDM_LAST_STEP, "CONF-6": PNDM_LAST_STEP}),
         case("PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=True, v_prediction), v-model",
-             lambda: d.PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=True,
-                                     prediction_type="v_prediction"),
+             "PNDMScheduler", {**pndm, "prediction_type": "v_prediction"},
              ours.pndm(schedule, leading, "v_prediction"), "PNDM (SOLV-3), leading, v-model",
-             prediction_type="v_prediction", explained={"CONF-3": PNDM_V, "CONF-4": PNDM_V}),
-        case("DPMSolverMultistepScheduler(trailing)", lambda: d.DPMSolverMultistepScheduler(**tr),
-             ours.dpm_solver_pp(schedule, trailing), "DPM-Solver++(2M) (SOLV-4/5), trailing"),
-        case("DPMSolverMultistepScheduler(leading)", lambda: d.DPMSolverMultistepScheduler(
-            timestep_spacing="leading"), ours.dpm_solver_pp(schedule, leading),
-             "DPM-Solver++(2M) (SOLV-4/5), leading",
+             prediction_type="v_prediction", order=4,
+             explained={"CONF-3": PNDM_V, "CONF-4": PNDM_V, "CONF-6": PNDM_ORDER}),
+        case("DPMSolverMultistepScheduler(trailing)", "DPMSolverMultistepScheduler", tr,
+             ours.dpm_solver_pp(schedule, trailing), "DPM-Solver++(2M) (SOLV-4/5), trailing",
+             order=2),
+        case("DPMSolverMultistepScheduler(leading)", "DPMSolverMultistepScheduler",
+             {"timestep_spacing": "leading"}, ours.dpm_solver_pp(schedule, leading),
+             "DPM-Solver++(2M) (SOLV-4/5), leading", order=2,
              explained={"CONF-1": DPM_LEADING, "CONF-3": DPM_LEADING, "CONF-4": DPM_LEADING}),
-        case("DPMSolverMultistepScheduler(use_karras_sigmas=True)",
-             lambda: d.DPMSolverMultistepScheduler(use_karras_sigmas=True),
-             ours.dpm_solver_pp(schedule, karras), "DPM-Solver++(2M) (SOLV-4/5), Karras (TS-5)"),
+        case("DPMSolverMultistepScheduler(use_karras_sigmas=True)", "DPMSolverMultistepScheduler",
+             {"use_karras_sigmas": True}, ours.dpm_solver_pp(schedule, karras),
+             "DPM-Solver++(2M) (SOLV-4/5), Karras (TS-5)", order=2,
+             explained={"CONF-3": KARRAS}),
         case("DPMSolverMultistepScheduler(trailing, algorithm_type=\"sde-dpmsolver++\")",
-             lambda: d.DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++", **tr),
-             ours.timesteps_only(trailing), "timesteps only (no SDE law yet)"),
+             "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", **tr},
+             ours.sigma_sampler(schedule, trailing, "dpmpp_2m_sde", eta=1.0),
+             f"{ours.sigma_law('dpmpp_2m_sde')}, η = 1, trailing"),
         case("DPMSolverMultistepScheduler(sde-dpmsolver++, use_karras_sigmas=True)",
-             lambda: d.DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++",
-                                                   use_karras_sigmas=True),
-             ours.timesteps_only(karras), "timesteps only (no SDE law yet)"),
-        case("DPMSolverSinglestepScheduler()", d.DPMSolverSinglestepScheduler, None,
-             "— (no single-step law yet)"),
-        case("EulerDiscreteScheduler(trailing)", lambda: d.EulerDiscreteScheduler(**tr),
-             ours.ddim(schedule, trailing, 0.0), "DDIM η = 0 (REV-5) = Euler in σ, trailing"),
-        case("EulerDiscreteScheduler(use_karras_sigmas=True)", lambda: d.EulerDiscreteScheduler(
-            use_karras_sigmas=True), None, "— (continuous Karras σ: no law yet)"),
-        case("EulerAncestralDiscreteScheduler(trailing)",
-             lambda: d.EulerAncestralDiscreteScheduler(**tr), ours.ddim(schedule, trailing, 1.0),
+             "DPMSolverMultistepScheduler",
+             {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+             ours.sigma_sampler(schedule, karras, "dpmpp_2m_sde", eta=1.0),
+             f"{ours.sigma_law('dpmpp_2m_sde')}, η = 1, Karras (TS-5)"),
+        # Its default lower_order_final=False makes diffusers warn and set it to True.
+        case("DPMSolverSinglestepScheduler(lower_order_final=True)",
+             "DPMSolverSinglestepScheduler", {"lower_order_final": True}, None,
+             "— (no single-step law yet)", order=2),
+        case("EulerDiscreteScheduler(trailing)", "EulerDiscreteScheduler", tr,
+             ours.ddim(schedule, trailing, 0.0), "DDIM η = 0 (REV-5) = Euler in σ, trailing",
+             order=1),
+        case("EulerDiscreteScheduler(use_karras_sigmas=True)", "EulerDiscreteScheduler",
+             {"use_karras_sigmas": True}, ours.sigma_sampler(schedule, karras, "euler"),
+             f"{ours.sigma_law('euler')}, Karras (TS-5)", order=1,
+             explained={"CONF-1": KARRAS, "CONF-3": KARRAS}),
+        case("EulerAncestralDiscreteScheduler(trailing)", "EulerAncestralDiscreteScheduler", tr,
+             ours.ddim(schedule, trailing, 1.0),
              "DDIM η = 1 (REV-5/6) = Euler ancestral, trailing"),
-        case("HeunDiscreteScheduler(trailing)", lambda: d.HeunDiscreteScheduler(**tr), None,
-             "— (no Heun law yet)"),
-        case("LMSDiscreteScheduler(trailing)", lambda: d.LMSDiscreteScheduler(**tr),
-             ours.timesteps_only(trailing), "timesteps only (no LMS law yet)"),
-        case("KDPM2DiscreteScheduler(trailing)", lambda: d.KDPM2DiscreteScheduler(**tr), None,
-             "— (no KDPM2 law yet)"),
-        case("UniPCMultistepScheduler(trailing)", lambda: d.UniPCMultistepScheduler(**tr),
-             ours.timesteps_only(trailing), "timesteps only (no UniPC law yet)"),
-        case("DEISMultistepScheduler(trailing)", lambda: d.DEISMultistepScheduler(**tr),
-             ours.timesteps_only(trailing), "timesteps only (no DEIS law yet)"),
+        case("HeunDiscreteScheduler(trailing, beta_start=0.0001, beta_end=0.02)",
+             "HeunDiscreteScheduler", {**tr, **ddpm_betas},
+             ours.sigma_sampler(schedule, trailing, "heun"), f"{ours.sigma_law('heun')}, trailing",
+             order=2),
+        case("HeunDiscreteScheduler(trailing), its default β", "HeunDiscreteScheduler", tr,
+             ours.sigma_sampler(schedule, trailing, "heun"), f"{ours.sigma_law('heun')}, trailing",
+             explained={"CONF-3": SD_BETAS, "CONF-4": SD_BETAS}),
+        case("LMSDiscreteScheduler(trailing)", "LMSDiscreteScheduler", tr,
+             ours.sigma_sampler(schedule, trailing, "lms", order=4),
+             f"{ours.sigma_law('lms')}, order 4, trailing", order=4,
+             explained={"CONF-6": LMS_LAST_STEP}),
+        case("KDPM2DiscreteScheduler(trailing, beta_start=0.0001, beta_end=0.02)",
+             "KDPM2DiscreteScheduler", {**tr, **ddpm_betas}, None, "— (no KDPM2 law yet)",
+             order=2),
+        case("UniPCMultistepScheduler(trailing)", "UniPCMultistepScheduler", tr,
+             ours.sigma_sampler(schedule, trailing, "unipc"),
+             f"{ours.sigma_law('unipc')}, trailing", order=3),
+        case("DEISMultistepScheduler(trailing)", "DEISMultistepScheduler", tr,
+             ours.timesteps_only(trailing), "timesteps only (no DEIS law yet)", order=2,
+             explained={"CONF-6": DEIS_LAST_STEP}),
     ]
