@@ -172,12 +172,15 @@ def main() -> int:
     makers: dict[str, Callable[[], str]] = {"demo": demo, "threads": threads, "memory": memory}
     if arguments.mutation_report:
         makers["mutation"] = lambda: mutation(arguments.mutation_report)
-    text = README.read_text(encoding="utf-8")
-    for name in arguments.sections.split(","):
+    names = arguments.sections.split(",")
+    for name in names:
         if name not in makers:
             parser.error(f"--sections: unknown or unavailable section {name!r}; "
                          f"these can run: {sorted(makers)}")
-        text = replace_block(text, name, makers[name]())
+    for name in names:
+        passage = makers[name]()
+        # Read just before writing: a measurement takes minutes, and the README may change.
+        text = replace_block(README.read_text(encoding="utf-8"), name, passage)
         README.write_text(text, encoding="utf-8")
         print(f"README.md: {name} regenerated", flush=True)
     return 0
