@@ -262,6 +262,10 @@ BAD_VALUES = [
     ("train", "--ema-decay", "1", "[0, 1)"),
     ("train", "--p-uncond", "-0.5", "[0, 1]"),
     ("train", "--grad-clip", "0", "(0, 1000000]"),
+    ("train", "--min-snr-gamma", "0", "(0, 1000000]"),
+    ("train", "--min-snr-gamma", "inf", "(0, 1000000]"),
+    ("evaluate", "--steps", "0", "[1, 100000]"),
+    ("evaluate", "--eta", "2", "[0, 1]"),
     ("train", "--warmup", "１０", "[0, 1000000000]"),  # fullwidth digits: int() takes them
     ("sample", "--seed", "-1", "[0, 2**32)"),
     ("sample", "--seed", str(2**32), "[0, 2**32)"),
@@ -496,6 +500,13 @@ def test_train_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch,
     assert (config.steps, config.grad_clip, config.learning_rate, config.warmup_steps,
             config.ema_decay, config.seed, config.batch_size) == (7, 1.0, 1e-4, 0, 0.999, 0, 64)
     assert config.horizontal_flip is False  # digits are not mirrored
+    assert config.min_snr_gamma is None  # SAMP-8's plain mean unless asked
+
+
+def test_train_hands_min_snr_gamma_to_the_trainer(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    argv = ["--steps", "7", "--out", str(tmp_path), "--min-snr-gamma", "5"]
+    assert _train_handed_over(monkeypatch, argv)["config"].min_snr_gamma == 5.0
 
 
 @pytest.mark.parametrize("rank", [0, 1])

@@ -5,8 +5,10 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from specdiff.cli import main
+from specdiff.train.run import load_for_sampling
 
 TINY = ["--data", "digits", "--image-size", "8", "--model", "epsconv", "--timesteps", "20",
         "--batch-size", "8", "--quiet"]
@@ -54,6 +56,28 @@ def test_evaluate_is_reproducible_and_takes_a_stratified_estimate(run: Path, tmp
     assert first.read_text() == second.read_text()
     metrics = json.loads(first.read_text())
     assert metrics["vlb"]["estimator"] == "stratified" and metrics["vlb"]["timesteps"] == 5
+
+
+@pytest.mark.parametrize(("argv", "sampler", "steps", "eta"), [
+    (["--sampler", "dpmpp_sde", "--steps", "3", "--eta", "1"], "dpmpp_sde", 3, 1.0),
+    (["--sampler", "ddpm", "--steps", "3"], "ddpm", None, 0.0),  # DDPM visits all T = 20
+], ids=["dpmpp_sde", "ddpm"])
+def test_evaluate_scores_the_samples_of_the_sampler_asked_for(
+        run: Path, tmp_path: Path, argv: list[str], sampler: str, steps: int | None,
+        eta: float) -> None:
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(run), "--n-samples", "5", "--batch-size", "4", "--seed", "7",
+                 "--vlb-timesteps", "2", "--device", "cpu", "--out", str(out), *argv]) == 0
+    recorded = json.loads(out.read_text())["samples"]
+    assert (recorded["sampler"], recorded["steps"], recorded["eta"]) == (sampler, steps or 20,
+                                                                         eta)
+    diffusion = load_for_sampling(run)[0]
+    # Batch i of evaluate's samples is drawn with seed + i (4 samples, then 1).
+    samples = torch.cat([diffusion.generate((size, 1, 8, 8), sampler=sampler, steps=steps,
+                                            eta=eta, seed=7 + index)
+                         for index, size in enumerate((4, 1))]).double()
+    assert recorded["mean"] == pytest.approx(float(samples.mean()), abs=1e-12)
+    assert recorded["std"] == pytest.approx(float(samples.std()), abs=1e-12)
 
 
 def test_evaluate_rejects_bad_arguments(run: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,12 +12,14 @@ from specdiff.cli.options import (
     EVALUATE_SEED,
     SAMPLE_COUNT,
     TIMESTEPS,
+    add_sampler_options,
     output_file,
     output_problem,
 )
 from specdiff.evaluation import evaluate_run, write_json_atomic
 from specdiff.evaluation.plots import require_matplotlib
 from specdiff.evaluation.report import report_paths, write_report
+from specdiff.evaluation.run_metrics import Sampling
 from specdiff.interop.pipeline_folder import NO_DATA
 from specdiff.train.run import resolve_device
 
@@ -38,6 +40,7 @@ def add_parser(commands: Any) -> None:
     evaluator.add_argument("--seed", type=EVALUATE_SEED, default=0,
                            help=f"in {EVALUATE_SEED} (batch i draws from seed + i)")
     evaluator.add_argument("--device", default="auto", choices=DEVICES)
+    add_sampler_options(evaluator)
     evaluator.add_argument("--out", type=output_file, default=None,
                            help="default: RUN_DIR/metrics.json")
     evaluator.add_argument("--no-report", dest="report", action="store_false",
@@ -68,7 +71,9 @@ def run(arguments: argparse.Namespace) -> int:
                          f"--data digits | cifar10:PATH | images:PATH")
     evaluation = evaluate_run(diffusion, config, n_samples=arguments.n_samples,
                               vlb_timesteps=arguments.vlb_timesteps,
-                              batch_size=arguments.batch_size, seed=arguments.seed)
+                              batch_size=arguments.batch_size, seed=arguments.seed,
+                              sampling=Sampling(arguments.sampler, arguments.steps,
+                                                arguments.eta))
     metrics = evaluation.metrics
     print(f"test loss {metrics['test_loss']:.4f}, {metrics['bits_per_dim']:.3f} bits/dim; "
           f"wrote {write_json_atomic(out, metrics)}")

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from specdiff.diffusion.api import SAMPLERS
+from specdiff.spec.parameterization import MIN_SNR_GAMMA_RANGE
+
 # ASCII digits only: int() and float() also take "³", "١", "１", "1_0" and " 5".
 _INTEGER = re.compile(r"-?[0-9]{1,40}")
 _REAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,4})?")
@@ -79,6 +82,7 @@ EVALUATE_SEED = SAMPLING_SEED
 TRAIN_SEED = IntegerIn(0, 2**22, high_open=True)
 LEARNING_RATE = RealIn(0.0, 1.0, low_open=True)
 GRAD_CLIP = RealIn(0.0, 1e6, low_open=True)
+MIN_SNR_GAMMA = RealIn(*MIN_SNR_GAMMA_RANGE, low_open=True)
 EMA_DECAY = RealIn(0.0, 1.0, high_open=True)
 PROBABILITY = RealIn(0.0, 1.0)  # --p-uncond, --eta
 GUIDANCE = RealIn(0.0, 100.0)
@@ -165,3 +169,20 @@ def _cannot_create_in(folder: Path, file_name: str = "") -> str | None:
     except OSError as error:
         return f"cannot create files in {existing} ({error.strerror or error})"
     return None
+
+
+def add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    """``--sampler``, ``--steps`` and ``--eta``: which of Diffusion.generate's samplers draws the
+    samples, shared by the commands that draw them."""
+    parser.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                        help="the σ samplers (euler … unipc) are specs/sigma.md's; --eta is the "
+                             "ancestral/SDE noise (EDM: S_churn = 40·eta)")
+    parser.add_argument("--steps", type=TIMESTEPS, default=50,
+                        help=f"steps (not for ddpm: all T), in {TIMESTEPS} and at most T")
+    parser.add_argument("--eta", type=PROBABILITY, default=0.0,
+                        help=f"ddim noise, in {PROBABILITY}")
+
+
+def sampler_steps(arguments: argparse.Namespace) -> int | None:
+    """The steps ``--steps`` asks of the sampler: DDPM visits every timestep (None)."""
+    return None if arguments.sampler == "ddpm" else int(arguments.steps)

@@ -11,15 +11,15 @@ from specdiff.cli.options import (
     DEVICES,
     GUIDANCE,
     PNG_SCALE,
-    PROBABILITY,
     SAMPLE_COUNT,
     SAMPLING_SEED,
     TIMESTEPS,
+    add_sampler_options,
     class_choice,
     output_file,
+    sampler_steps,
 )
 from specdiff.diffusion import Diffusion, GuidedModel
-from specdiff.diffusion.api import SAMPLERS
 from specdiff.evaluation.plots import PLOTS_EXTRA, require_matplotlib
 from specdiff.evaluation.trajectory import TRAJECTORY_COLUMNS, Trajectory, write_trajectory
 from specdiff.spec.images import write_ppm
@@ -32,13 +32,7 @@ def add_parser(commands: Any) -> None:
     sampler = commands.add_parser("sample", help="write a PNG grid of samples from a run")
     sampler.add_argument("run_dir")
     sampler.add_argument("--n", type=SAMPLE_COUNT, default=64, help=f"in {SAMPLE_COUNT}")
-    sampler.add_argument("--sampler", default="ddim", choices=SAMPLERS,
-                         help="the σ samplers (euler … unipc) are specs/sigma.md's; --eta is the "
-                              "ancestral/SDE noise (EDM: S_churn = 40·eta)")
-    sampler.add_argument("--steps", type=TIMESTEPS, default=50,
-                         help=f"steps (not for ddpm: all T), in {TIMESTEPS} and at most T")
-    sampler.add_argument("--eta", type=PROBABILITY, default=0.0,
-                         help=f"ddim noise, in {PROBABILITY}")
+    add_sampler_options(sampler)
     sampler.add_argument("--seed", type=SAMPLING_SEED, default=0, help=f"in {SAMPLING_SEED}")
     sampler.add_argument("--out", type=output_file, default="samples.png")
     sampler.add_argument("--scale", type=PNG_SCALE, default=4,
@@ -101,9 +95,8 @@ def run(arguments: argparse.Namespace) -> int:
                                   prediction_type=diffusion.prediction_type).to(device)
     elif arguments.guidance != 1.0:
         raise ValueError("--guidance needs --class")
-    steps = None if arguments.sampler == "ddpm" else arguments.steps
     trajectory = Trajectory() if arguments.trajectory else None
-    images = diffusion.generate((n, *config["image_shape"]), steps=steps,
+    images = diffusion.generate((n, *config["image_shape"]), steps=sampler_steps(arguments),
                                 sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed,
                                 progress=not arguments.quiet, conditioning=conditioning,
                                 watch=trajectory)

@@ -12,6 +12,7 @@ from specdiff.cli.options import (
     GRAD_CLIP,
     IMAGE_SIDE,
     LEARNING_RATE,
+    MIN_SNR_GAMMA,
     PROBABILITY,
     SR_DEFAULT_SCALE,
     SR_SCALE,
@@ -45,6 +46,10 @@ def add_parser(commands: Any) -> None:
                          help=f"linear warmup steps, in {WARMUP}")
     trainer.add_argument("--grad-clip", type=GRAD_CLIP, default=1.0, help=f"in {GRAD_CLIP}")
     trainer.add_argument("--ema-decay", type=EMA_DECAY, default=0.999, help=f"in {EMA_DECAY}")
+    trainer.add_argument("--min-snr-gamma", type=MIN_SNR_GAMMA, default=None,
+                         help=f"weight each example's loss by min(SNR, γ) in x0 terms "
+                              f"(Hang et al. 2023; 5 is theirs), in {MIN_SNR_GAMMA}; default: "
+                              f"the plain mean")
     trainer.add_argument("--seed", type=TRAIN_SEED, default=0, help=f"in {TRAIN_SEED}")
     trainer.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
                          help="autocast on CUDA")
@@ -87,7 +92,7 @@ def run(arguments: argparse.Namespace) -> int:
         ema_decay=arguments.ema_decay, seed=arguments.seed, amp=arguments.amp,
         horizontal_flip=flip, compile=arguments.compile,
         class_conditional=arguments.conditional, p_uncond=arguments.p_uncond,
-        checkpoint_every=arguments.checkpoint_every,
+        checkpoint_every=arguments.checkpoint_every, min_snr_gamma=arguments.min_snr_gamma,
     )
     model, scale = arguments.model, None
     if arguments.scale is not None and arguments.task != "sr":

@@ -32,7 +32,11 @@ from specdiff.diffusion.karras import (
 )
 from specdiff.diffusion.multistep import sample_dpm_solver_pp, sample_pndm
 from specdiff.diffusion.noise_schedule import ModuleWithSchedule, NoiseSchedule
-from specdiff.diffusion.parameterization import prediction_target, split_prediction
+from specdiff.diffusion.parameterization import (
+    min_snr_weight,
+    prediction_target,
+    split_prediction,
+)
 from specdiff.diffusion.samplers import EpsModel, sample_ddim, sample_ddpm
 from specdiff.diffusion.unipc import sample_unipc
 from specdiff.spec._validate import require_choice
@@ -171,9 +175,12 @@ class Diffusion(ModuleWithSchedule):
         eps: Float[torch.Tensor, "batch *shape"] | None = None,
         generator: torch.Generator | None = None,
         conditioning: Conditioning | None = None,
+        min_snr_gamma: float | None = None,
     ) -> Float[torch.Tensor, ""]:
         """SAMP-8: mean over all elements of (target − model(x_t, t))², x_t = FWD-1(x0, ε, t),
-        target = ε, x0 or v by the prediction type (PARAM-3).
+        target = ε, x0 or v by the prediction type (PARAM-3). With ``min_snr_gamma`` γ, PARAM-5:
+        the mean over examples of min_snr_weight(ᾱ_t, γ)·(the example's mean squared error),
+        which is min(SNR_t, γ)·mean((x0 − x̂0)²) whatever the prediction type.
 
         t ~ U{0, …, T−1} per example and ε ~ N(0, I) are drawn, in that order, from ``generator``
         (None: torch's default generator of x0's device) when not given.
@@ -190,7 +197,12 @@ class Diffusion(ModuleWithSchedule):
         x_t, _ = noised_sample_from_eps(self.schedule.alpha_bars, x0, eps, t)
         alpha_bar = self.schedule.alpha_bars[t.to(self.schedule.device)]
         target = prediction_target(alpha_bar, x0, eps, self.prediction_type)
-        return functional.mse_loss(self.predict_noise(x_t, t, conditioning), target)
+        if min_snr_gamma is None:
+            return functional.mse_loss(self.predict_noise(x_t, t, conditioning), target)
+        weight = min_snr_weight(alpha_bar, min_snr_gamma, self.prediction_type)
+        output = self.predict_noise(x_t, t, conditioning)
+        errors = functional.mse_loss(output, target, reduction="none").flatten(1).mean(dim=1)
+        return (weight.to(errors) * errors).mean()
 
     def train_step(
         self,

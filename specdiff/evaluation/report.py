@@ -106,7 +106,8 @@ def report_pictures(run_dir: str | os.PathLike[str], evaluation: Evaluation) -> 
     pictures = [
         Picture(PICTURE_FILES["samples"], "Samples",
                 f"The first {shown} of the {sampling['count']} samples evaluate generated "
-                f"(DDIM, η = {sampling['eta']:g}, {sampling['steps']} steps; batch i drawn "
+                f"({sampling['sampler']}, η = {sampling['eta']:g}, {sampling['steps']} steps; "
+                f"batch i drawn "
                 f"with seed {metrics['seed']} + i), enlarged ×{scale}.", grid),
         Picture(PICTURE_FILES["neighbours"], "Nearest training images",
                 f"Each of the first {rows} samples beside its "

@@ -18,6 +18,7 @@ from specdiff._atomic import write_atomically
 from specdiff.data import ImageDataset, uint8_to_unit_range
 from specdiff.data.splits import load_split
 from specdiff.diffusion import Diffusion, VlbTerms, vlb_terms
+from specdiff.diffusion.api import SamplerName
 from specdiff.diffusion.guidance import GuidedModel
 from specdiff.evaluation.digits_classifier import RECOGNITION_THRESHOLD, fit_digits_classifier
 from specdiff.evaluation.neighbours import Neighbours, nearest_neighbours
@@ -25,7 +26,26 @@ from specdiff.spec.reverse import Variance
 
 # Classifier-free guidance weights evaluate scores class-conditional runs at (1: no guidance).
 GUIDANCE_WEIGHTS = (1.0, 1.5)
-SAMPLER_STEPS = 50  # DDIM steps of the samples whose statistics are reported (at most T)
+
+
+class Sampling(NamedTuple):
+    """Which sampler of ``Diffusion.generate`` draws the samples evaluate scores: ``steps`` is
+    clipped to T, and DDPM visits every timestep whatever it says."""
+
+    sampler: SamplerName = "ddim"
+    steps: int = 50
+    eta: float = 0.0
+
+    def steps_for(self, num_timesteps: int) -> int | None:
+        return None if self.sampler == "ddpm" else min(self.steps, num_timesteps)
+
+    def record(self, num_timesteps: int) -> dict[str, Any]:
+        return {"sampler": self.sampler, "eta": self.eta,
+                "steps": self.steps_for(num_timesteps) or num_timesteps}
+
+
+DEFAULT_SAMPLING = Sampling()  # DDIM, η = 0, 50 steps
+
 # The reverse variance of the bound: the one the DDPM sampler uses by default (REV-9).
 VLB_VARIANCE: Variance = "fixed_small"
 NEIGHBOURS = 3  # nearest training images found for each sample (DATA-10)
@@ -75,11 +95,12 @@ def held_out_vlb(diffusion: Diffusion, batches: list[torch.Tensor], seed: int,
 
 def generate_samples(diffusion: Diffusion, count: int, image_shape: tuple[int, ...],
                      batch_size: int, seed: int, labels: torch.Tensor | None = None,
-                     guidance: float = 1.0, null_class: int = 0) -> torch.Tensor:
-    """``count`` DDIM samples (η = 0, SAMPLER_STEPS steps), batch i seeded with seed + i;
-    with ``labels`` (one per sample) class-conditional, guided with weight ``guidance`` against
-    ``null_class`` (COND-1; w = 1 is the conditional model itself)."""
-    steps = min(SAMPLER_STEPS, diffusion.num_timesteps)
+                     guidance: float = 1.0, null_class: int = 0,
+                     sampling: Sampling = DEFAULT_SAMPLING) -> torch.Tensor:
+    """``count`` samples of ``sampling`` (default DDIM, η = 0, 50 steps), batch i seeded with
+    seed + i; with ``labels`` (one per sample) class-conditional, guided with weight
+    ``guidance`` against ``null_class`` (COND-1; w = 1 is the conditional model itself)."""
+    steps = sampling.steps_for(diffusion.num_timesteps)
     batches = []
     for index, start in enumerate(range(0, count, batch_size)):
         size = min(batch_size, count - start)
@@ -92,6 +113,7 @@ def generate_samples(diffusion: Diffusion, count: int, image_shape: tuple[int, .
                 guided = GuidedModel(diffusion.model, batch_labels, guidance, null_class)
                 model = Diffusion(guided, diffusion.schedule, diffusion.prediction_type)
         batches.append(model.generate((size, *image_shape), steps=steps, seed=seed + index,
+                                      sampler=sampling.sampler, eta=sampling.eta,
                                       conditioning=conditioning).cpu())
     return torch.cat(batches)
 
@@ -121,9 +143,10 @@ def digits_scores(samples: torch.Tensor, held_out: ImageDataset) -> dict[str, An
 
 
 def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int,
-                 vlb_timesteps: int | None, batch_size: int, seed: int) -> Evaluation:
+                 vlb_timesteps: int | None, batch_size: int, seed: int,
+                 sampling: Sampling = DEFAULT_SAMPLING) -> Evaluation:
     """The metrics of a run loaded with ``load_for_sampling``: on the first ``n_samples``
-    held-out images, the test loss and bits/dim; on ``n_samples`` generated samples, pixel
+    held-out images, the test loss and bits/dim; on ``n_samples`` samples of ``sampling``, pixel
     statistics against the same held-out images, the distance to the nearest training image
     against the held-out images' (and, for digits, classifier scores)."""
     for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
@@ -139,7 +162,8 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
     batches = _batches(held_out.images, batch_size, device)
     vlb = held_out_vlb(diffusion, batches, seed, vlb_timesteps)
     bpd = vlb.total()
-    samples = generate_samples(diffusion, n_samples, image_shape, batch_size, seed)
+    samples = generate_samples(diffusion, n_samples, image_shape, batch_size, seed,
+                               sampling=sampling)
     training = load_split(config["data"], "train", config["image_size"]).images
     neighbours = nearest_neighbours(samples, training, min(NEIGHBOURS, len(training)))
     held_out_nearest = nearest_neighbours(uint8_to_unit_range(held_out.images), training, 1)
@@ -153,8 +177,7 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
         "vlb": {"timesteps": vlb_timesteps or diffusion.num_timesteps,
                 "estimator": "full" if vlb_timesteps in (None, diffusion.num_timesteps)
                 else "stratified", "variance": VLB_VARIANCE, "clip": True},
-        "samples": {"count": n_samples, "sampler": "ddim", "eta": 0.0,
-                    "steps": min(SAMPLER_STEPS, diffusion.num_timesteps),
+        "samples": {"count": n_samples, **sampling.record(diffusion.num_timesteps),
                     **_statistics(samples)},
         "held_out_pixels": _statistics(uint8_to_unit_range(held_out.images)),
         "nearest_training_image": {
@@ -170,12 +193,13 @@ def evaluate_run(diffusion: Diffusion, config: dict[str, Any], *, n_samples: int
         num_classes = config["model"]["config"].get("num_classes")
         if num_classes is not None:
             metrics["digits"]["class_conditional"] = class_conditional_digits_scores(
-                diffusion, num_classes, n_samples, image_shape, batch_size, seed)
+                diffusion, num_classes, n_samples, image_shape, batch_size, seed, sampling)
     return Evaluation(metrics, samples, vlb, neighbours, training)
 
 
 def class_conditional_digits_scores(diffusion: Diffusion, num_classes: int, count: int,
-                                    image_shape: tuple[int, ...], batch_size: int, seed: int
+                                    image_shape: tuple[int, ...], batch_size: int, seed: int,
+                                    sampling: Sampling = DEFAULT_SAMPLING
                                     ) -> dict[str, dict[str, float]]:
     """For each guidance weight in GUIDANCE_WEIGHTS: ask for classes 0, 1, …, 9, 0, … and
     report the fraction the digits classifier sees as the class asked for, and its confidence."""
@@ -184,7 +208,7 @@ def class_conditional_digits_scores(diffusion: Diffusion, num_classes: int, coun
     scores = {}
     for guidance in GUIDANCE_WEIGHTS:
         samples = generate_samples(diffusion, count, image_shape, batch_size, seed, labels,
-                                   guidance, null_class=num_classes)
+                                   guidance, null_class=num_classes, sampling=sampling)
         probabilities = classifier.predict_proba(samples)
         scores[f"guidance_{guidance:g}"] = {
             "accuracy": classifier.accuracy(samples, labels),

@@ -46,6 +46,7 @@ from specdiff.spec.nets import (
 from specdiff.spec.parameterization import (
     PredictionType,
     eps_from_v,
+    min_snr_weight,
     prediction_target,
     split_prediction,
     v_from_eps_x0,
@@ -150,6 +151,7 @@ __all__ = [
     "linear_beta",
     "linear_betas",
     "log_snr_step",
+    "min_snr_weight",
     "noised_sample_from_eps",
     "normal_kl",
     "plms_eps",

@@ -16,6 +16,7 @@ from specdiff.spec._validate import (
     require_batch_size,
     require_choice,
     require_finite,
+    require_real_in,
     require_values_in,
 )
 from specdiff.spec.forward import predict_eps, predict_x0
@@ -114,6 +115,34 @@ def split_prediction(
     if prediction_type == "sample":
         return np.array(model_output, dtype=np.float64), predict_eps(alpha_bar, x_t, model_output)
     return x0_from_v(alpha_bar, x_t, model_output), eps_from_v(alpha_bar, x_t, model_output)
+
+
+# γ of min-SNR-γ: Hang et al. 2023 find 5 best; past the largest SNR a schedule has, a larger γ
+# clips nothing, and ᾱ_0 of DDPM's linear schedule has SNR ≈ 1e4.
+MIN_SNR_GAMMA_RANGE = (0.0, 1e6)
+
+
+@typechecked
+def min_snr_weight(
+    alpha_bar: Float[np.ndarray, "batch"],
+    gamma: float,
+    prediction_type: PredictionType,
+) -> Float64[np.ndarray, "batch"]:
+    """PARAM-5: the min-SNR-γ weight of an example's loss, min(SNR, γ)·(1 − ᾱ) = min(ᾱ, γ(1 − ᾱ))
+    divided by ᾱ (ε), by 1 (v) or by 1 − ᾱ (x0), SNR = ᾱ/(1 − ᾱ): weight·(target − out)² is then
+    min(SNR, γ)·(x0 − x̂0)² for every prediction type."""
+    require_prediction_type(prediction_type)
+    require_real_in("min_snr_gamma", gamma, *MIN_SNR_GAMMA_RANGE, low_open=True)
+    # ε divides by ᾱ, x0 by 1 − ᾱ: the ends where PARAM-2 cannot recover x̂0 from that output.
+    low_open, high_open = prediction_type == "epsilon", prediction_type == "sample"
+    require_values_in("alpha_bar", alpha_bar, 0.0, 1.0, low_open=low_open, high_open=high_open)
+    alpha = np.asarray(alpha_bar, dtype=np.float64)
+    clipped = np.minimum(alpha, gamma * (1.0 - alpha))
+    if prediction_type == "epsilon":
+        return np.asarray(clipped / alpha, dtype=np.float64)
+    if prediction_type == "sample":
+        return np.asarray(clipped / (1.0 - alpha), dtype=np.float64)
+    return clipped
 
 
 def require_eps_defined(alpha_bar: float | np.ndarray) -> None:

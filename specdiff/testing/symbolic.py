@@ -56,6 +56,7 @@ class Symbols:
     eps_cond: Any = sp.Symbol("eps_cond", real=True)
     eps_uncond: Any = sp.Symbol("eps_uncond", real=True)
     guidance_scale: Any = sp.Symbol("guidance_scale", real=True)
+    gamma: Any = sp.Symbol("gamma", positive=True)
     mean1: Any = sp.Symbol("mean1", real=True)
     logvar1: Any = sp.Symbol("logvar1", real=True)
     mean2: Any = sp.Symbol("mean2", real=True)
@@ -390,6 +391,18 @@ def split_prediction(prediction_type: str) -> tuple[ClosedForm, ClosedForm]:
     arguments = (_S.alpha_bar, _S.x_t, out)
     return (_law("PARAM-2", x0_hat, arguments, ALPHA_BAR_DOMAIN, "0 < ᾱ < 1"),
             _law("PARAM-2", eps_hat, arguments, ALPHA_BAR_DOMAIN, "0 < ᾱ < 1"))
+
+
+def min_snr_weight(prediction_type: str) -> ClosedForm:
+    """PARAM-6: min(ᾱ, γ(1 − ᾱ)) divided by ᾱ (ε), 1 (v) or 1 − ᾱ (x0)."""
+    divisors = {"epsilon": _S.alpha_bar, "v_prediction": sp.Integer(1),
+                "sample": 1 - _S.alpha_bar}
+    if prediction_type not in divisors:
+        raise ValueError(f"prediction_type must be one of {sorted(divisors)}, got "
+                         f"{prediction_type!r}")
+    clipped = sp.Min(_S.alpha_bar, _S.gamma * (1 - _S.alpha_bar))
+    return _law("PARAM-6", clipped / divisors[prediction_type], (_S.alpha_bar, _S.gamma),
+                ALPHA_BAR_DOMAIN, "0 < ᾱ < 1, γ > 0")
 
 
 # Fast solvers (specs/solvers.md)

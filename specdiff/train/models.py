@@ -63,6 +63,7 @@ MODELS: dict[str, tuple[Callable[..., Any], type[nn.Module], type[Any]]] = {
     "residual": (_epsconv_config, EpsResidualConvNet, EpsConvNetConfig),
     "unet-tiny": (_unet_config(UNetConfig.tiny()), UNet, UNetConfig),
     "unet-digits": (_unet_config(UNetConfig.digits()), UNet, UNetConfig),
+    "unet-digits-large": (_unet_config(UNetConfig.digits_large()), UNet, UNetConfig),
     "unet-cifar10": (_unet_config(UNetConfig.ddpm_cifar10()), UNet, UNetConfig),
 }
 # Super-resolution twins (SR3): the same U-Nets reading [x_t ; upsampled low-res image].

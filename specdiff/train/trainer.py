@@ -193,7 +193,8 @@ class Trainer:
         with forward_randomness(config.seed, step, self.device, self.rank):
             with self._autocast():
                 loss = self._trained.compute_loss(x0[part], t=t[part], eps=eps[part],
-                                                  conditioning=conditioning)
+                                                  conditioning=conditioning,
+                                                  min_snr_gamma=config.min_snr_gamma)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 raise TrainingDivergedError(self._diverged_message(step, "loss", loss_value))
@@ -264,4 +265,7 @@ def _learning_settings(config: TrainConfig) -> dict[str, Any]:
     settings = config.to_dict()
     for operational in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "compile"):
         settings.pop(operational)
+    # Runs saved before the weighting existed trained on the plain mean: they match "None".
+    if settings["min_snr_gamma"] is None:
+        settings.pop("min_snr_gamma")
     return settings

@@ -81,6 +81,39 @@ def test_loss_is_the_mean_squared_noise_error_of_the_forward_law(data: st.DataOb
     assert_close_to_spec(loss.detach(), np.mean((eps - eps_hat) ** 2), "reduction")
 
 
+@pytest.mark.spec("PARAM-6")
+@given(data=st.data(), prediction_type=st.sampled_from(["epsilon", "sample", "v_prediction"]),
+       gamma=st.one_of(st.sampled_from([1e-6, 1.0, 1e6]), st.floats(1e-6, 1e6)))
+def test_min_snr_loss_is_the_mean_clipped_snr_times_the_x0_error(
+        data: st.DataObject, prediction_type: str, gamma: float) -> None:
+    # Whatever the model predicts, the weighted loss is mean_i min(SNR_i, γ)·mean((x0 − x̂0)²)
+    # with x̂0 read from its output by PARAM-2: the statement, not the weight function.
+    shape = (3, 1, 2, 2)
+    x0, eps = data.draw(image_batches(shape)), data.draw(eps_batches(shape))
+    t = data.draw(batched_timesteps(20, 3))
+    diffusion = Diffusion(TinyEpsNet(20), NoiseSchedule.linear(20, 1e-3, 0.2),
+                          prediction_type).double()  # type: ignore[arg-type]
+    loss = diffusion.compute_loss(torch.from_numpy(x0), t=torch.from_numpy(t),
+                                  eps=torch.from_numpy(eps), min_snr_gamma=gamma)
+    alpha_bar = spec.alpha_bars_linear(20, 1e-3, 0.2)[t]
+    x_t, _ = spec.noised_sample_from_eps(spec.alpha_bars_linear(20, 1e-3, 0.2), x0, eps, t)
+    with torch.no_grad():
+        output = diffusion.model(torch.from_numpy(x_t), torch.from_numpy(t)).numpy()
+    x0_hat, _ = spec.split_prediction(alpha_bar, x_t, output, prediction_type)  # type: ignore[arg-type]
+    clipped_snr = np.minimum(alpha_bar / (1.0 - alpha_bar), gamma)
+    expected = np.mean(clipped_snr * ((x0 - x0_hat) ** 2).reshape(3, -1).mean(axis=1))
+    assert_close_to_spec(loss.detach(), expected, "reduction")
+
+
+@pytest.mark.spec("PARAM-5")
+def test_compute_loss_rejects_a_bad_gamma_before_calling_the_model() -> None:
+    diffusion = make_diffusion()
+    for gamma in (0.0, float("inf")):
+        with pytest.raises(ValueError, match="min_snr_gamma must be"):
+            diffusion.compute_loss(torch.zeros(2, 1), min_snr_gamma=gamma)
+    assert diffusion.model.seen_t == []
+
+
 @pytest.mark.spec("SAMP-8")
 def test_loss_draws_t_uniformly_then_eps_from_the_generator() -> None:
     T, n = 10, 20_000

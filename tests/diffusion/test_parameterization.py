@@ -1,4 +1,4 @@
-"""Torch mirrors of the prediction-type conversions equal the spec (PARAM-1 … PARAM-4)."""
+"""Torch mirrors of the prediction-type conversions equal the spec (PARAM-1 … PARAM-6)."""
 
 import numpy as np
 import pytest
@@ -58,3 +58,32 @@ def test_eps_prediction_at_zero_snr_is_refused_by_the_mirror(device: str) -> Non
     with pytest.raises(ValueError, match="prediction_type='epsilon'"):
         mirror.split_prediction(torch.tensor([0.5, 0.0, 0.2], dtype=torch.float64), x, x,
                                 "epsilon")
+
+
+@pytest.mark.spec("PARAM-6")
+@given(alpha_bar=st.lists(st.one_of(st.sampled_from([0.0, 1.0]), alpha_bar_values()),
+                          min_size=1, max_size=4),
+       gamma=st.one_of(st.sampled_from([1e-6, 5.0, 1e6]), st.floats(1e-6, 1e6)),
+       prediction_type=st.sampled_from(TYPES))
+def test_min_snr_weight_equals_the_spec(alpha_bar: list[float], gamma: float,
+                                        prediction_type: str, device: str,
+                                        dtype: torch.dtype) -> None:
+    # Each type's open end is moved inside (PARAM-6's domain); the spec reads the ᾱ the mirror
+    # got, after rounding to the dtype.
+    inside = {"epsilon": (0.0, 0.5), "sample": (1.0, 0.5)}.get(prediction_type)
+    values = [inside[1] if inside and value == inside[0] else value for value in alpha_bar]
+    alpha = torch.tensor(values, dtype=dtype, device=device)
+    actual = mirror.min_snr_weight(alpha, gamma, prediction_type)  # type: ignore[arg-type]
+    assert actual.dtype == torch.float64 and actual.device.type == device
+    expected = param.min_snr_weight(alpha.double().cpu().numpy(), gamma, prediction_type)  # type: ignore[arg-type]
+    assert_close_to_spec(actual, expected, "elementwise", scale=1.0 + gamma)
+
+
+@pytest.mark.spec("PARAM-5")
+def test_the_mirror_rejects_bad_gammas_and_alpha_bars_by_name(device: str) -> None:
+    alpha = torch.tensor([0.5, 0.0], dtype=torch.float64, device=device)
+    for gamma in (0.0, -2.0, 2e6, float("nan")):
+        with pytest.raises(ValueError, match="min_snr_gamma must be"):
+            mirror.min_snr_weight(alpha, gamma, "v_prediction")
+    with pytest.raises(ValueError, match="alpha_bar must be in"):
+        mirror.min_snr_weight(alpha, 5.0, "epsilon")  # ε's weight divides by ᾱ

@@ -148,7 +148,7 @@ def test_the_exported_pipeline_samples_what_specdiff_sample_samples(tmp_path: Pa
 @pytest.mark.spec("INTEROP-12")
 @pytest.mark.parametrize("config", [
     dataclasses.replace(UNetConfig.tiny(), downsample_padding="bottom_right", dropout=0.1),
-    dataclasses.replace(UNetConfig.digits(), num_classes=3, attention_heads=2),
+    dataclasses.replace(UNetConfig.digits_large(), num_classes=3, attention_heads=2),
 ], ids=["tiny, TF padding", "digits, classes, two heads"])
 def test_a_folder_saved_by_diffusers_imports_as_a_run_computing_its_function(
     tmp_path: Path, config: UNetConfig,

@@ -1,5 +1,5 @@
-"""Proofs of the prediction-type laws PARAM-1 and PARAM-2 (specs/parameterization.md), each tied
-to the spec functions on Hypothesis-drawn points."""
+"""Proofs of the prediction-type laws PARAM-1, PARAM-2 and PARAM-6 (specs/parameterization.md),
+each tied to the spec functions on Hypothesis-drawn points."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from specdiff.spec import eps_from_v, split_prediction, v_from_eps_x0, x0_from_v
+from specdiff.spec.parameterization import min_snr_weight
 from specdiff.testing import (
     alpha_bar_values,
     assert_close_to_spec,
@@ -95,5 +96,41 @@ def test_every_prediction_type_of_the_target_splits_into_the_data_and_the_noise(
                              "elementwise", scale=scale)
         assert_close_to_spec(eps_hat, np.broadcast_to(eps_of(alpha_bar, x_t, output),
                                                       x_t.shape), "elementwise", scale=scale)
+
+    spec_is_the_proven_form()
+
+
+@pytest.mark.spec("PARAM-6")
+def test_the_min_snr_weight_turns_every_squared_error_into_the_clipped_x0_error() -> None:
+    # With SNR = ᾱ/(1 − ᾱ) and 1 − ᾱ > 0: ᾱ = (1 − ᾱ)·SNR and γ(1 − ᾱ) = (1 − ᾱ)·γ, so the two
+    # arguments of min(ᾱ, γ(1 − ᾱ)) are those of min(SNR, γ) times the same positive factor and
+    # the minimum picks the same branch. On each branch (b, c), (b/d)·(target − out)² equals
+    # c·(x0 − x̂0)², with x_t of FWD-1 and x̂0 of PARAM-2 — so the law holds on 0 < ᾱ < 1.
+    snr = S.alpha_bar / (1 - S.alpha_bar)
+    branches = ((S.alpha_bar, snr), (S.gamma * (1 - S.alpha_bar), S.gamma))
+    for clipped, clipped_snr in branches:
+        assert is_identically_zero(clipped - (1 - S.alpha_bar) * clipped_snr, ALPHA_BAR_DOMAIN)
+    x_t = symbolic.noised_sample().expression
+    targets = {"epsilon": S.eps, "sample": S.x0,
+               "v_prediction": symbolic.v_from_eps_x0().expression}
+    for prediction_type, target in targets.items():
+        weight = symbolic.min_snr_weight(prediction_type).expression
+        x0_hat = symbolic.split_prediction(prediction_type)[0].expression.subs(S.x_t, x_t)
+        for clipped, clipped_snr in branches:
+            on_branch = weight.replace(lambda node: isinstance(node, sp.Min),
+                                       lambda node, value=clipped: value)
+            identity = (on_branch * (target - S.model_output) ** 2
+                        - clipped_snr * (S.x0 - x0_hat) ** 2).subs(S.x_t, x_t)
+            assert is_identically_zero(identity, ALPHA_BAR_DOMAIN), prediction_type
+    weights = {kind: symbolic.min_snr_weight(kind).numeric() for kind in PREDICTION_TYPES}
+
+    @given(st.lists(alpha_bar_values(), min_size=1, max_size=4),
+           st.floats(1e-3, 1e3), st.sampled_from(PREDICTION_TYPES))
+    def spec_is_the_proven_form(alpha_bars: list[float], gamma: float,
+                                prediction_type: str) -> None:
+        alpha_bar = np.array(alpha_bars)
+        assert_close_to_spec(min_snr_weight(alpha_bar, gamma, prediction_type),
+                             weights[prediction_type](alpha_bar, gamma), "elementwise",
+                             scale=1.0 + gamma)
 
     spec_is_the_proven_form()

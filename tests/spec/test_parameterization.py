@@ -84,3 +84,64 @@ def test_bad_prediction_types_and_alpha_bars_are_rejected_by_name() -> None:
             param.x0_from_v(bad, x, x)
     with pytest.raises(ValueError, match="alpha_bar must be"):
         param.split_prediction(1.0, x, x, "sample")  # ε from x0 divides by √(1 − ᾱ)
+
+
+# γ of PARAM-6 over its whole domain (0, 10⁶], both tails included.
+gammas = st.one_of(st.sampled_from([1e-6, 1.0, 5.0, 1e6]), st.floats(1e-6, 1e6))
+
+
+def weighting_domain(prediction_type: str) -> st.SearchStrategy[list[float]]:
+    """A batch of two ᾱ from PARAM-6's domain for the type, with the ends it includes."""
+    ends = {"epsilon": [1.0], "sample": [0.0], "v_prediction": [0.0, 1.0]}[prediction_type]
+    return st.lists(st.one_of(st.sampled_from(ends), alpha_bar_values()), min_size=2,
+                    max_size=2)
+
+
+@pytest.mark.spec("PARAM-6")
+@given(data=st.data(), prediction_type=st.sampled_from(TYPES), gamma=gammas)
+def test_min_snr_weighting_makes_every_squared_error_the_clipped_x0_error(
+        data: st.DataObject, prediction_type: str, gamma: float) -> None:
+    alpha_bar = np.array(data.draw(weighting_domain(prediction_type)))
+    x0, eps = data.draw(image_batches(SHAPE)), data.draw(eps_batches(SHAPE))
+    output = data.draw(eps_batches(SHAPE))
+    root = np.sqrt(alpha_bar).reshape(-1, 1, 1, 1)
+    x_t = root * x0 + np.sqrt(1.0 - alpha_bar).reshape(-1, 1, 1, 1) * eps  # FWD-1
+    target = param.prediction_target(alpha_bar, x0, eps, prediction_type)  # type: ignore[arg-type]
+    x0_hat, _ = param.split_prediction(alpha_bar, x_t, output, prediction_type)  # type: ignore[arg-type]
+    weight = param.min_snr_weight(alpha_bar, gamma, prediction_type)  # type: ignore[arg-type]
+    with np.errstate(divide="ignore"):  # SNR = ∞ at ᾱ = 1, where min(SNR, γ) = γ
+        clipped_snr = np.minimum(alpha_bar / (1.0 - alpha_bar), gamma).reshape(-1, 1, 1, 1)
+    # x̂0 of an ε output divides the rounding by √ᾱ (PARAM-2); the other two divide nothing.
+    amplification = 1.0 / root if prediction_type == "epsilon" else 1.0
+    scale = (1.0 + gamma) * (1.0 + np.abs(x0) + np.abs(eps) + np.abs(output)) ** 2 * amplification
+    assert_close_to_spec(weight.reshape(-1, 1, 1, 1) * (target - output) ** 2,
+                         clipped_snr * (x0 - x0_hat) ** 2, "elementwise", scale=scale)
+
+
+@pytest.mark.spec("PARAM-6")
+@given(alpha_bar=st.lists(alpha_bar_values(), min_size=1, max_size=4), gamma=gammas)
+def test_eps_weight_is_one_where_the_snr_is_at_most_gamma(alpha_bar: list[float],
+                                                          gamma: float) -> None:
+    # SAMP-8's plain ε loss is the special case where nothing is clipped.
+    alpha = np.array(alpha_bar)
+    weight = param.min_snr_weight(alpha, gamma, "epsilon")
+    unclipped = alpha <= gamma * (1.0 - alpha)
+    assert np.all(weight[unclipped] == 1.0)
+    assert np.all(weight[~unclipped] < 1.0)
+
+
+@pytest.mark.spec("PARAM-5")
+@pytest.mark.parametrize("gamma", [0.0, -1.0, 1e6 * (1 + 1e-9), float("nan"), float("inf")])
+def test_bad_min_snr_gammas_are_rejected_by_name(gamma: float) -> None:
+    with pytest.raises(ValueError, match=r"min_snr_gamma must be .*in \(0"):
+        param.min_snr_weight(np.array([0.5]), gamma, "epsilon")
+
+
+@pytest.mark.spec("PARAM-5")
+@pytest.mark.parametrize(("prediction_type", "alpha_bar"),
+                         [("epsilon", 0.0), ("sample", 1.0), ("v_prediction", 1.5),
+                          ("v_prediction", float("nan"))])
+def test_alpha_bars_outside_the_weights_domain_are_rejected_by_name(
+        prediction_type: str, alpha_bar: float) -> None:
+    with pytest.raises(ValueError, match=r"alpha_bar must be (in|finite)"):
+        param.min_snr_weight(np.array([0.5, alpha_bar]), 5.0, prediction_type)  # type: ignore[arg-type]

@@ -11,7 +11,12 @@ from torch import nn
 
 from specdiff.testing import assert_close_to_spec
 from specdiff.train import TrainConfig, TrainingDivergedError
-from specdiff.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from specdiff.train.checkpoint import (
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    read_checkpoint_info,
+)
 from specdiff.train.ema import EMA
 from specdiff.train.randomness import batch_indices, step_generator
 from specdiff.train.trainer import read_metrics, warmup_learning_rate
@@ -105,6 +110,20 @@ def test_resume_refuses_a_run_with_other_learning_settings(tmp_path: Path) -> No
         tiny_trainer(tmp_path, steps=4, seed=1).resume()
 
 
+@pytest.mark.spec("TRAIN-5")
+def test_resume_keeps_the_loss_weighting_and_accepts_runs_saved_before_it(tmp_path: Path
+                                                                          ) -> None:
+    weighted, plain = tmp_path / "weighted", tmp_path / "plain"
+    tiny_trainer(weighted, steps=2, min_snr_gamma=5.0).fit()
+    with pytest.raises(ValueError, match=r"train\.min_snr_gamma: checkpoint has 5\.0"):
+        tiny_trainer(weighted, steps=4).resume()
+    assert tiny_trainer(weighted, steps=4, min_snr_gamma=5.0).resume() == 2
+    # An unweighted run records no γ, as runs saved before the option did: those resume.
+    tiny_trainer(plain, steps=2).fit()
+    assert "min_snr_gamma" not in read_checkpoint_info(plain).config["train"]
+    assert tiny_trainer(plain, steps=4).resume() == 2
+
+
 @pytest.mark.spec("TRAIN-6")
 @given(st.integers(1, 300), st.data())
 def test_batches_of_an_epoch_are_disjoint_and_valid(dataset_size: int, data: st.DataObject
@@ -146,6 +165,7 @@ TRAIN_CONFIG_ERRORS = [
     ({"warmup_steps": -1}, "warmup_steps"), ({"grad_clip": 0.0}, "grad_clip"),
     ({"ema_decay": 1.0}, "ema_decay"), ({"amp": "fp8"}, "amp"),
     ({"seed": -1}, "seed"), ({"seed": 2**22}, "seed"),  # TRAIN-4's seeds have 22 bits
+    ({"min_snr_gamma": 0.0}, "min_snr_gamma"), ({"min_snr_gamma": float("nan")}, "min_snr_gamma"),
 ]
 
 

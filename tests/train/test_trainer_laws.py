@@ -167,3 +167,32 @@ def test_a_step_trains_on_the_target_of_the_runs_prediction_type(
     logged = next(iter(read_metrics(tmp_path)))["loss"]
     # float32 x_t and network against the float64 statement.
     assert logged == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.spec("TRAIN-1", "PARAM-6")
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_a_min_snr_step_trains_on_the_clipped_x0_error(
+        tmp_path: Path, prediction_type: PredictionType) -> None:
+    # γ = 20 sits inside the SNRs of the run's schedule (≈ 1.5 at t = 49 to ≈ 1e4 at t = 0),
+    # so a batch has clipped and unclipped examples.
+    seed, gamma = 5, 20.0
+    trainer = tiny_trainer(tmp_path, steps=1, seed=seed, prediction_type=prediction_type,
+                           min_snr_gamma=gamma)
+    drawn = _expected_step(trainer, seed, 0)
+    x0, eps = (drawn[name].double() for name in ("x0", "eps"))
+    alpha_bar = torch.from_numpy(spec.alpha_bars_linear(TIMESTEPS, 1e-4, 0.02))[drawn["t"]]
+    snr = alpha_bar / (1 - alpha_bar)
+    assert bool((snr < gamma).any()) and bool((snr > gamma).any())
+    alpha_bar = alpha_bar.view(-1, 1, 1, 1)
+    x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
+    with torch.no_grad():
+        output = trainer.diffusion.model(x_t.float(), drawn["t"]).double()
+    # x̂0 read from the output by PARAM-2's statement, per type.
+    x0_hat = {"epsilon": (x_t - (1 - alpha_bar).sqrt() * output) / alpha_bar.sqrt(),
+              "sample": output,
+              "v_prediction": alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * output}
+    errors = ((x0 - x0_hat[prediction_type]) ** 2).flatten(1).mean(dim=1)
+    expected = float((snr.clamp(max=gamma) * errors).mean())
+    trainer.fit()
+    logged = next(iter(read_metrics(tmp_path)))["loss"]
+    assert logged == pytest.approx(expected, rel=1e-4)
