@@ -6,13 +6,17 @@ Each measured passage of README.md sits between ``<!-- numbers:NAME -->`` and
 - ``demo``: the README's main job exactly as its first ``bash`` block writes it (the install
   step skipped), timed, in a scratch folder; then ``specdiff evaluate`` on its run; the picture is
   copied to docs/samples.png.
+- ``recipe``: which choice of the demo's recipe bought how much: the demo's training command
+  rerun with the earlier model (``unet-digits-large``, as many steps as fit the same time)
+  and without the loss weighting, each run scored by ``specdiff evaluate`` with DDIM and with
+  the demo's sampler.
 - ``threads``: training throughput of the demo model (``benchmarks/train.py``) with 1 and 2
   torch threads, on the idle machine and beside a competing 2-thread torch job.
 - ``memory``: ``benchmarks/unet.py --threads 1`` (ours against diffusers' UNet2DModel).
 - ``mutation``: the score table of a ``.ci/mutation.py --out FILE`` report (hours of CPU, so it is
   read from the report, given with ``--mutation-report``).
 
-    python benchmarks/readme_numbers.py --sections demo,threads,memory
+    python benchmarks/readme_numbers.py --sections demo,recipe,threads,memory
     python benchmarks/readme_numbers.py --sections mutation --mutation-report mutation.md
 
 Run it on an otherwise idle machine: every figure says what load it was measured under.
@@ -30,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -61,9 +66,48 @@ def main_job_commands(text: str) -> list[list[str]]:
     return [step for step in steps if step and step[0] == "specdiff"]
 
 
-def _specdiff(arguments: list[str], cwd: Path) -> None:
+def _specdiff(arguments: list[str], cwd: Path) -> float:
+    """Run a `specdiff` command line in ``cwd``; return its wall time in seconds."""
     command = [sys.executable, "-m", "specdiff.cli", *arguments[1:]]
+    start = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def _command(commands: list[list[str]], name: str) -> list[str]:
+    return next(command for command in commands if command[1] == name)
+
+
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def _with_options(command: list[str], changes: dict[str, str | None]) -> list[str]:
+    """``command`` with each ``--option`` of ``changes`` set to its value, or removed (None)."""
+    result = list(command)
+    for name, value in changes.items():
+        if name in result:
+            at = result.index(name)
+            del result[at:at + 2]
+        if value is not None:
+            result += [name, value]
+    return result
+
+
+SAMPLER_OPTIONS = ("--sampler", "--steps", "--eta")
+
+
+def _sampler_of(sample: list[str]) -> list[str]:
+    """The sampler options of the README's `specdiff sample` command, for `evaluate`."""
+    return [part for name in SAMPLER_OPTIONS if name in sample
+            for part in (name, _option(sample, name))]
+
+
+def _evaluate(run: str, folder: Path, sampler: list[str], out: str) -> dict[str, Any]:
+    _specdiff(["specdiff", "evaluate", run, "--vlb-timesteps", "50", "--no-report",
+               "--out", out, *sampler], folder)
+    metrics: dict[str, Any] = json.loads((folder / out).read_text(encoding="utf-8"))
+    return metrics
 
 
 def _load() -> str:
@@ -76,14 +120,10 @@ def demo() -> str:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         load_before = _load()
-        start = time.perf_counter()
-        for command in commands:
-            _specdiff(command, folder)
-        seconds = time.perf_counter() - start
-        train = next(command for command in commands if command[1] == "train")
-        run = train[train.index("--out") + 1]
-        _specdiff(["specdiff", "evaluate", run, "--vlb-timesteps", "50"], folder)
-        metrics = json.loads((folder / run / "metrics.json").read_text(encoding="utf-8"))
+        seconds = sum(_specdiff(command, folder) for command in commands)
+        run = _option(_command(commands, "train"), "--out")
+        sampler = _sampler_of(_command(commands, "sample"))
+        metrics = _evaluate(run, folder, sampler, "metrics.json")
         shutil.copyfile(folder / "samples.png", ROOT / "docs" / "samples.png")
     scores, nearest = metrics["digits"], metrics["nearest_training_image"]
     counts = scores["sample_class_counts"]
@@ -91,8 +131,9 @@ def demo() -> str:
     return (
         f"Training and sampling took **{minutes} min {rest:02d} s** of wall time (install "
         f"excluded; 1-minute load average {load_before} when it started, 2 cores). "
-        f"`specdiff evaluate {run} --vlb-timesteps 50` scores {metrics['samples']['count']} "
-        f"samples: the digits classifier (logistic regression fit on the training split) "
+        f"`specdiff evaluate {run} --vlb-timesteps 50 {' '.join(sampler)}` scores "
+        f"{metrics['samples']['count']} samples of the demo's sampler: the digits classifier "
+        f"(logistic regression fit on the training split) "
         f"recognizes **{100 * scores['sample_recognized']:.0f} %** of them with confidence "
         f"≥ {scores['recognition_threshold']} (real held-out digits: "
         f"{100 * scores['held_out_recognized']:.0f} %), mean confidence "
@@ -104,6 +145,49 @@ def demo() -> str:
         f"{nearest['held_out_median']:.2f}; root mean square over pixels in [−1, 1]); the "
         f"variational bound on the held-out digits is "
         f"{metrics['bits_per_dim']:.1f} ± {metrics['bits_per_dim_stderr']:.1f} bits/dim.\n")
+
+
+# The earlier demo model takes about 2.5 times as long per step as the demo's: in the same
+# time it trains this fraction of the demo's steps (benchmarks/train.py's CPU rows).
+LARGE_MODEL_STEP_FRACTION = 0.4
+DDIM = ["--sampler", "ddim", "--steps", "50", "--eta", "0"]
+
+
+def recipe() -> str:
+    commands = main_job_commands(README.read_text(encoding="utf-8"))
+    train = _command(commands, "train")
+    sampler = _sampler_of(_command(commands, "sample"))
+    steps = int(_option(train, "--steps"))
+    gamma = _option(train, "--min-snr-gamma")
+    variants = [  # (what changed, the train command's changes, samplers scored)
+        ("earlier model (`unet-digits-large`, 1.1M), plain loss",
+         {"--model": "unet-digits-large", "--steps": str(round(steps * LARGE_MODEL_STEP_FRACTION)),
+          "--min-snr-gamma": None}, [DDIM]),
+        ("demo model (`unet-digits`, 164k), plain loss", {"--min-snr-gamma": None}, [DDIM]),
+        (f"demo model, min-SNR-γ loss (γ = {gamma})", {}, [DDIM, sampler]),
+    ]
+    lines = ["| recipe | steps | training time | sampler | recognized (≥ 0.9) | mean confidence |",
+             "|---|---|---|---|---|---|"]
+    load_before = _load()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for index, (label, changes, samplers) in enumerate(variants):
+            run = f"run{index}"
+            command = _with_options(train, {**changes, "--out": run})
+            seconds = _specdiff(command, folder)
+            for choice in samplers:
+                metrics = _evaluate(run, folder, choice, f"{run}-{len(lines)}.json")
+                scores, drawn = metrics["digits"], metrics["samples"]
+                lines.append(
+                    f"| {label} | {_option(command, '--steps')} | {seconds:.0f} s | "
+                    f"{drawn['sampler']}, {drawn['steps']} steps, η = {drawn['eta']:g} | "
+                    f"{100 * scores['sample_recognized']:.0f} % | "
+                    f"{scores['sample_confidence']:.2f} |")
+    real = 100 * scores["held_out_recognized"]
+    return ("\n".join(lines) + f"\n\nReal held-out digits: {real:.0f} % recognized. Each run "
+            f"is the README's training command with the changes named (one torch thread; "
+            f"1-minute load average {load_before} when the table started, 2 cores), scored on "
+            f"{drawn['count']} samples by `specdiff evaluate`.\n")
 
 
 def _throughput(threads: int) -> float:
@@ -140,10 +224,10 @@ def memory() -> str:
     ours = {row["model"]: row for row in rows if row["implementation"] == "specdiff"}
     lines = ["| model, batch | forward peak | train-step peak | forward time | train-step time |",
              "|---|---|---|---|---|"]
-    names = {"cifar10": "CIFAR (35.7M)", "digits": "digits (1.1M)"}
     for peer in (row for row in rows if row["implementation"] == "diffusers"):
         mine = ours[peer["model"]]
-        cells = [f"{names[peer['model']]}, {peer['batch']}"]
+        cells = [f"{MEMORY_NAMES[peer['model']]} ({_millions(mine['parameters'])}), "
+                 f"{peer['batch']}"]
         for phase in ("forward", "train"):
             cells.append(f"{mine[f'{phase}_peak_bytes'] / 2**20:.1f} / "
                          f"{peer[f'{phase}_peak_bytes'] / 2**20:.1f} MiB "
@@ -151,6 +235,13 @@ def memory() -> str:
         cells += [f"{peer[f'{phase}_seconds_ratio']:.2f}" for phase in ("forward", "train")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+MEMORY_NAMES = {"cifar10": "CIFAR", "digits": "digits demo"}
+
+
+def _millions(count: int) -> str:
+    return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count / 1e3:.0f}k"
 
 
 def mutation(report: Path) -> str:
@@ -164,12 +255,13 @@ def mutation(report: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="demo,threads,memory",
-                        help="comma-separated: demo, threads, memory, mutation")
+    parser.add_argument("--sections", default="demo,recipe,threads,memory",
+                        help="comma-separated: demo, recipe, threads, memory, mutation")
     parser.add_argument("--mutation-report", type=Path,
                         help="a .ci/mutation.py --out report (for the mutation section)")
     arguments = parser.parse_args()
-    makers: dict[str, Callable[[], str]] = {"demo": demo, "threads": threads, "memory": memory}
+    makers: dict[str, Callable[[], str]] = {"demo": demo, "recipe": recipe, "threads": threads,
+                                            "memory": memory}
     if arguments.mutation_report:
         makers["mutation"] = lambda: mutation(arguments.mutation_report)
     names = arguments.sections.split(",")

@@ -245,7 +245,8 @@ def measure(model: str, device: str, implementations: tuple[str, ...],
             args: argparse.Namespace) -> list[dict[str, Any]]:
     batch = batch_for(model, device, args)
     rows: list[dict[str, Any]] = [
-        {"model": model, "implementation": name, "device": device, "batch": batch}
+        {"model": model, "implementation": name, "device": device, "batch": batch,
+         "parameters": sum(p.numel() for p in build(name, MODELS[model][0]()).parameters())}
         for name in implementations]
     for phase in PHASES:
         for row in rows:

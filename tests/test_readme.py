@@ -48,7 +48,7 @@ def test_every_measured_passage_is_one_the_script_regenerates() -> None:
     text = README.read_text(encoding="utf-8")
     names = numbers.block_names(text)
     assert sorted(names) == sorted(set(names))  # each passage once
-    assert set(names) == {"demo", "threads", "memory", "mutation"}
+    assert set(names) == {"demo", "recipe", "threads", "memory", "mutation"}
     for name in names:  # replacing a passage touches nothing outside it
         replaced = numbers.replace_block(text, name, "NEW\n")
         before, after = text.split(f"<!-- numbers:{name} -->\n")
@@ -60,3 +60,28 @@ def test_the_demo_measured_is_the_readmes_first_command() -> None:
     commands = _readme_numbers().main_job_commands(README.read_text(encoding="utf-8"))
     assert [command[:2] for command in commands] == [["specdiff", "train"],
                                                     ["specdiff", "sample"]]
+
+
+def test_the_recipe_rows_change_only_what_they_name() -> None:
+    # The ablation reruns the README's training command; a helper that dropped or duplicated
+    # an option would measure another recipe than the one the table names.
+    numbers = _readme_numbers()
+    train = numbers.main_job_commands(README.read_text(encoding="utf-8"))[0]
+    changed = numbers._with_options(train, {"--model": "unet-digits-large",
+                                            "--min-snr-gamma": None, "--out": "run0"})
+    assert "--min-snr-gamma" in train and "--min-snr-gamma" not in changed
+    assert numbers._option(changed, "--model") == "unet-digits-large"
+    assert numbers._option(changed, "--out") == "run0"
+    kept = [name for name in train if name.startswith("--")
+            and name not in ("--model", "--min-snr-gamma", "--out")]
+    assert all(numbers._option(changed, name) == numbers._option(train, name) for name in kept)
+    assert len(changed) == len(train) - 2
+
+
+def test_the_demo_is_evaluated_with_the_sampler_it_draws_with() -> None:
+    numbers = _readme_numbers()
+    sample = numbers.main_job_commands(README.read_text(encoding="utf-8"))[1]
+    sampler = numbers._sampler_of(sample)
+    assert sampler[::2] == [name for name in ("--sampler", "--steps", "--eta") if name in sample]
+    assert all(numbers._option(sample, name) == value
+               for name, value in zip(sampler[::2], sampler[1::2], strict=True))

@@ -87,7 +87,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.identity = {**identity, "train": _learning_settings(config)}
         self.progress = progress and self.rank == 0
-        self.optimizer = torch.optim.Adam(diffusion.model.parameters(), lr=config.learning_rate)
+        # One multi-tensor update instead of a loop over the parameters (torch's default on
+        # CUDA, not on the CPU): a step of the 164k demo model spent about a tenth of its time in that loop.
+        self.optimizer = torch.optim.Adam(diffusion.model.parameters(), lr=config.learning_rate,
+                                          foreach=True)
         self.ema = EMA(diffusion.model, config.ema_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.step = 0
