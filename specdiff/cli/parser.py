@@ -1,8 +1,9 @@
 """The ``specdiff`` command: train, sample and evaluate diffusion models.
 
-    specdiff train --data digits --image-size 8 --model unet-digits --steps 1500 --out runs/digits
-    specdiff sample runs/digits --n 64 --out samples.png
-    specdiff evaluate runs/digits
+    specdiff train --data digits --image-size 8 --steps 1000 --lr 1e-3 --warmup 100 \
+        --min-snr-gamma 5 --out runs/digits
+    specdiff sample runs/digits --n 64 --sampler dpmpp_sde --steps 20 --eta 1 --out samples.png
+    specdiff evaluate runs/digits --sampler dpmpp_sde --steps 20 --eta 1
 
 Also: ``inpaint`` (RePaint), ``upscale`` (a ``train --task sr`` run), ``export`` (a run as a
 diffusers pipeline folder), ``import`` (a diffusers pipeline folder as a run) and ``conformance``
