@@ -88,7 +88,7 @@ class Trainer:
         self.identity = {**identity, "train": _learning_settings(config)}
         self.progress = progress and self.rank == 0
         # One multi-tensor update instead of a loop over the parameters (torch's default on
-        # CUDA, not on the CPU): a step of the 164k demo model spent about a tenth of its time in that loop.
+        # CUDA, not on the CPU): the 164k demo model spent about a tenth of a step in the loop.
         self.optimizer = torch.optim.Adam(diffusion.model.parameters(), lr=config.learning_rate,
                                           foreach=True)
         self.ema = EMA(diffusion.model, config.ema_decay)
