@@ -48,7 +48,7 @@ def test_every_measured_passage_is_one_the_script_regenerates() -> None:
     text = README.read_text(encoding="utf-8")
     names = numbers.block_names(text)
     assert sorted(names) == sorted(set(names))  # each passage once
-    assert set(names) == {"demo", "recipe", "threads", "memory", "mutation"}
+    assert set(names) == {"demo", "recipe", "samplers", "threads", "memory", "mutation"}
     for name in names:  # replacing a passage touches nothing outside it
         replaced = numbers.replace_block(text, name, "NEW\n")
         before, after = text.split(f"<!-- numbers:{name} -->\n")
