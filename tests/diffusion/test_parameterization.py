@@ -68,11 +68,12 @@ def test_eps_prediction_at_zero_snr_is_refused_by_the_mirror(device: str) -> Non
 def test_min_snr_weight_equals_the_spec(alpha_bar: list[float], gamma: float,
                                         prediction_type: str, device: str,
                                         dtype: torch.dtype) -> None:
-    # Each type's open end is moved inside (PARAM-6's domain); the spec reads the ᾱ the mirror
-    # got, after rounding to the dtype.
-    inside = {"epsilon": (0.0, 0.5), "sample": (1.0, 0.5)}.get(prediction_type)
-    values = [inside[1] if inside and value == inside[0] else value for value in alpha_bar]
-    alpha = torch.tensor(values, dtype=dtype, device=device)
+    # Each type's open end is moved inside (PARAM-6's domain), after rounding to the dtype (a
+    # float32 ᾱ within 3e-8 of 1 is 1); the spec reads the ᾱ the mirror got.
+    alpha = torch.tensor(alpha_bar, dtype=dtype, device=device)
+    open_end = {"epsilon": 0.0, "sample": 1.0}.get(prediction_type)
+    if open_end is not None:
+        alpha = torch.where(alpha == open_end, torch.full_like(alpha, 0.5), alpha)
     actual = mirror.min_snr_weight(alpha, gamma, prediction_type)  # type: ignore[arg-type]
     assert actual.dtype == torch.float64 and actual.device.type == device
     expected = param.min_snr_weight(alpha.double().cpu().numpy(), gamma, prediction_type)  # type: ignore[arg-type]
