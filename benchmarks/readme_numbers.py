@@ -150,7 +150,7 @@ def demo() -> str:
 
 
 # The earlier demo model takes about 2.5 times as long per step as the demo's: in the same
-# time it trains this fraction of the demo's steps (benchmarks/train.py's CPU rows).
+# time it trains this fraction of the demo's steps (the table prints both training times).
 LARGE_MODEL_STEP_FRACTION = 0.4
 DDIM = ["--sampler", "ddim", "--steps", "50", "--eta", "0"]
 

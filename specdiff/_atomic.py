@@ -87,10 +87,10 @@ def write_folder_atomically(path: str | os.PathLike[str], fill: Callable[[Path],
         fill(temp)
         for folder, _, files in os.walk(temp):
             for name in files:
-                _fsync(Path(folder) / name)
-            _fsync(Path(folder))
+                fsync_path(Path(folder) / name)
+            fsync_path(Path(folder))
         os.rename(temp, target)  # replaces an empty folder only (rename(2))
-        _fsync(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
@@ -113,7 +113,7 @@ def _create_temporary_folder(target: Path) -> Path:
     raise FileExistsError(f"no free temporary name beside {target} after {_NAME_ATTEMPTS} tries")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file's data, or a folder's entries, to the disk."""
     descriptor = os.open(path, os.O_RDONLY)
     try:

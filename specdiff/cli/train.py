@@ -22,6 +22,7 @@ from specdiff.cli.options import (
     WARMUP,
     run_folder,
 )
+from specdiff.spec.parameterization import PREDICTION_TYPES
 from specdiff.train.config import TrainConfig
 from specdiff.train.models import MODELS, SCHEDULES
 from specdiff.train.run import train_run
@@ -59,8 +60,7 @@ def add_parser(commands: Any) -> None:
                          help=f"T, in {TIMESTEPS} (default 1000)")
     trainer.add_argument("--zero-terminal-snr", action="store_true",
                          help="rescale β so ᾱ_{T-1} = 0 (needs --prediction-type v_prediction)")
-    trainer.add_argument("--prediction-type", default=None,
-                         choices=["epsilon", "sample", "v_prediction"],
+    trainer.add_argument("--prediction-type", default=None, choices=PREDICTION_TYPES,
                          help="what the model predicts: ε (default), x0 or v")
     trainer.add_argument("--image-size", type=IMAGE_SIDE, default=None,
                          help=f"digits: side to pad/upscale to (default 16); images: resize to; "

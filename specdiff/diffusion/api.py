@@ -178,7 +178,7 @@ class Diffusion(ModuleWithSchedule):
         min_snr_gamma: float | None = None,
     ) -> Float[torch.Tensor, ""]:
         """SAMP-8: mean over all elements of (target − model(x_t, t))², x_t = FWD-1(x0, ε, t),
-        target = ε, x0 or v by the prediction type (PARAM-3). With ``min_snr_gamma`` γ, PARAM-5:
+        target = ε, x0 or v by the prediction type (PARAM-3). With ``min_snr_gamma`` γ, PARAM-6:
         the mean over examples of min_snr_weight(ᾱ_t, γ)·(the example's mean squared error),
         which is min(SNR_t, γ)·mean((x0 − x̂0)²) whatever the prediction type.
 

@@ -15,11 +15,10 @@ from specdiff.diffusion._validate import (
     require_tensor_values_in,
 )
 from specdiff.diffusion.forward import PerExampleAlphaBar, predict_eps, predict_x0
-from specdiff.spec._validate import require_real_in
 from specdiff.spec.parameterization import (
-    MIN_SNR_GAMMA_RANGE,
     PredictionType,
     require_eps_defined,
+    require_min_snr_gamma,
     require_prediction_type,
 )
 
@@ -107,10 +106,10 @@ def min_snr_weight(
     gamma: float,
     prediction_type: PredictionType,
 ) -> Float[torch.Tensor, "batch"]:
-    """PARAM-5: min(ᾱ, γ(1 − ᾱ)) divided by ᾱ (ε), by 1 (v) or by 1 − ᾱ (x0), in float64:
+    """PARAM-6: min(ᾱ, γ(1 − ᾱ)) divided by ᾱ (ε), by 1 (v) or by 1 − ᾱ (x0), in float64:
     min(SNR, γ)·(x0 − x̂0)² as a weight of (target − out)²."""
     require_prediction_type(prediction_type)
-    require_real_in("min_snr_gamma", gamma, *MIN_SNR_GAMMA_RANGE, low_open=True)
+    require_min_snr_gamma(gamma)
     low_open, high_open = prediction_type == "epsilon", prediction_type == "sample"
     require_tensor_values_in("alpha_bar", alpha_bar, 0.0, 1.0, low_open=low_open,
                              high_open=high_open)

@@ -122,17 +122,21 @@ def split_prediction(
 MIN_SNR_GAMMA_RANGE = (0.0, 1e6)
 
 
+def require_min_snr_gamma(gamma: float) -> None:
+    require_real_in("min_snr_gamma", gamma, *MIN_SNR_GAMMA_RANGE, low_open=True)
+
+
 @typechecked
 def min_snr_weight(
     alpha_bar: Float[np.ndarray, "batch"],
     gamma: float,
     prediction_type: PredictionType,
 ) -> Float64[np.ndarray, "batch"]:
-    """PARAM-5: the min-SNR-γ weight of an example's loss, min(SNR, γ)·(1 − ᾱ) = min(ᾱ, γ(1 − ᾱ))
+    """PARAM-6: the min-SNR-γ weight of an example's loss, min(SNR, γ)·(1 − ᾱ) = min(ᾱ, γ(1 − ᾱ))
     divided by ᾱ (ε), by 1 (v) or by 1 − ᾱ (x0), SNR = ᾱ/(1 − ᾱ): weight·(target − out)² is then
     min(SNR, γ)·(x0 − x̂0)² for every prediction type."""
     require_prediction_type(prediction_type)
-    require_real_in("min_snr_gamma", gamma, *MIN_SNR_GAMMA_RANGE, low_open=True)
+    require_min_snr_gamma(gamma)
     # ε divides by ᾱ, x0 by 1 − ᾱ: the ends where PARAM-2 cannot recover x̂0 from that output.
     low_open, high_open = prediction_type == "epsilon", prediction_type == "sample"
     require_values_in("alpha_bar", alpha_bar, 0.0, 1.0, low_open=low_open, high_open=high_open)

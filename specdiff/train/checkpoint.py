@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 import specdiff
+from specdiff._atomic import fsync_path
 from specdiff.spec._validate import require_int_at_least
 from specdiff.train._state_tree import join_state, split_state
 from specdiff.train.run_folder import (
@@ -109,9 +110,9 @@ def save_checkpoint(
             records[f"{name}.safetensors"] = file_record(data)
         manifest["files"] = records
         _write_new_file(temp / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
-        _fsync_path(temp)
+        fsync_path(temp)
         _rename_into_place(temp, final)
-        _fsync_path(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
@@ -224,15 +225,6 @@ def _write_new_file(path: Path, data: bytes) -> None:
         stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
-
-
-def _fsync_path(path: Path) -> None:
-    """Flush a file's data, or a folder's entries, to the disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _rename_into_place(temp: Path, final: Path) -> None:

@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from specdiff.spec._validate import require_int_at_least, require_real_in
-from specdiff.spec.parameterization import MIN_SNR_GAMMA_RANGE
+from specdiff.spec.parameterization import require_min_snr_gamma
 from specdiff.train.randomness import SEED_LIMIT
 
 AmpMode = Literal["none", "bf16", "fp16"]
@@ -29,7 +29,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 25
-    # PARAM-5's min-SNR-γ loss weighting; None trains on SAMP-8's plain mean.
+    # PARAM-6's min-SNR-γ loss weighting; None trains on SAMP-8's plain mean.
     min_snr_gamma: float | None = None
 
     def __post_init__(self) -> None:
@@ -49,8 +49,7 @@ class TrainConfig:
         require_int_at_least("keep_checkpoints", self.keep_checkpoints, 1)
         require_int_at_least("log_every", self.log_every, 1)
         if self.min_snr_gamma is not None:
-            require_real_in("min_snr_gamma", self.min_snr_gamma, *MIN_SNR_GAMMA_RANGE,
-                            low_open=True)
+            require_min_snr_gamma(self.min_snr_gamma)
 
     @classmethod
     def ddpm_cifar10(cls, steps: int = 800_000) -> "TrainConfig":

@@ -1,5 +1,6 @@
 """Prediction types (specs/parameterization.md): v and its inversions (PARAM-1), the split of a
-model output into (x̂0, ε̂) (PARAM-2), targets (PARAM-3), ᾱ = 0 (PARAM-4), errors (PARAM-5)."""
+model output into (x̂0, ε̂) (PARAM-2), targets (PARAM-3), ᾱ = 0 (PARAM-4), min-SNR-γ weights
+(PARAM-6), errors (PARAM-5)."""
 
 import numpy as np
 import pytest
